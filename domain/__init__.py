@@ -1,0 +1,1 @@
+"""PeopleLinks domain: the event catalogue, stream state and append rules (pure, no I/O)."""
