@@ -1,0 +1,473 @@
+"""Report facts: the flat records report projections keep, one per event, and the fold that builds them.
+
+Each record maps 1:1 to a table row: the fields of the event a report needs, the
+event's ``event_id`` and ``position`` (its ``global_position``), its exact
+``occurred_at`` (in UTC) and, once an ``entry_voided`` names it, ``voided_at`` (the
+void's own ``occurred_at``) and ``voided_position``. Nothing is decided here about
+what counts: a report decides that for its ``as_of`` and ``as_of_position`` (see
+``domain.reporting.scope``), so one set of facts serves every date and every
+reproducible position.
+
+Instants rather than dates are kept because what day an instant falls on depends
+on the programme's time zone, which is a parameter of the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TypeAlias
+
+import msgspec
+
+from domain import events as ev
+
+
+class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored event as the fold reads it: where it sits in the store, when it happened, what it says."""
+
+    stream_id: str
+    event_id: uuid.UUID
+    global_position: int
+    occurred_at: dt.datetime
+    type: str
+    data: dict[str, object]
+
+
+class Record(msgspec.Struct, kw_only=True, gc=False):
+    """What every fact row carries: the event it comes from and, once voided, when and where the void is.
+
+    A record is never changed except to mark its void (an event may be voided once).
+    """
+
+    event_id: uuid.UUID
+    position: int
+    occurred_at: dt.datetime
+    voided_at: dt.datetime | None = None
+    voided_position: int | None = None
+
+
+class Participant(Record, kw_only=True, gc=False):
+    """A ``participant_enrolled``: the participant and their profile's reportable fields."""
+
+    participant_id: uuid.UUID
+    enrolled_on: dt.date
+    counselor_id: uuid.UUID
+    cohort: str | None = None
+    age_band: ev.AgeBand | None = None
+    gender: str | None = None
+    race_ethnicity: str | None = None
+    veteran: bool | None = None
+
+
+class CounselorAssignment(Record, kw_only=True, gc=False):
+    """A ``counselor_assigned``."""
+
+    participant_id: uuid.UUID
+    counselor_id: uuid.UUID
+
+
+class Contact(Record, kw_only=True, gc=False):
+    """A ``contact_added``: the contact exists (until its creation is voided)."""
+
+    contact_id: uuid.UUID
+
+
+class Outreach(Record, kw_only=True, gc=False):
+    """An ``outreach_sent``."""
+
+    participant_id: uuid.UUID
+    outreach_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel: ev.Channel
+    purpose: ev.Purpose
+    follow_up_of: uuid.UUID | None = None
+
+
+class Response(Record, kw_only=True, gc=False):
+    """A ``response_received``."""
+
+    participant_id: uuid.UUID
+    outreach_id: uuid.UUID
+    outcome: ev.ResponseOutcome
+
+
+class Meeting(Record, kw_only=True, gc=False):
+    """A ``meeting_held``."""
+
+    participant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    contact_id: uuid.UUID
+    format: ev.MeetingFormat
+    kind: ev.MeetingKind
+
+
+class Referral(Record, kw_only=True, gc=False):
+    """A ``referral_made``: ``contact_id`` is who referred."""
+
+    participant_id: uuid.UUID
+    referral_id: uuid.UUID
+    contact_id: uuid.UUID
+    employer_id: uuid.UUID | None = None
+    to_contact_id: uuid.UUID | None = None
+
+
+class Application(Record, kw_only=True, gc=False):
+    """An ``application_submitted``."""
+
+    participant_id: uuid.UUID
+    application_id: uuid.UUID
+    employer_id: uuid.UUID
+    route: ev.ApplicationRoute
+    referral_id: uuid.UUID | None = None
+
+
+class Interview(Record, kw_only=True, gc=False):
+    """An ``interview_held``."""
+
+    participant_id: uuid.UUID
+    application_id: uuid.UUID
+    round: int | None = None
+
+
+class ApplicationClosure(Record, kw_only=True, gc=False):
+    """An ``application_closed``."""
+
+    participant_id: uuid.UUID
+    application_id: uuid.UUID
+    outcome: ev.ApplicationOutcome
+
+
+class Hire(Record, kw_only=True, gc=False):
+    """A ``hired``: one job."""
+
+    participant_id: uuid.UUID
+    job_id: uuid.UUID
+    employer_id: uuid.UUID
+    start_date: dt.date
+    source: ev.HireSource
+    hourly_wage: Decimal | None = None
+    hours_per_week: float | None = None
+    application_id: uuid.UUID | None = None
+    via_contact_id: uuid.UUID | None = None
+
+
+class Verification(Record, kw_only=True, gc=False):
+    """An ``employment_verified``."""
+
+    participant_id: uuid.UUID
+    job_id: uuid.UUID
+    verified_on: dt.date
+    method: ev.VerificationMethod
+
+
+class Promotion(Record, kw_only=True, gc=False):
+    """A ``promoted``."""
+
+    participant_id: uuid.UUID
+    job_id: uuid.UUID
+    promoted_on: dt.date
+    new_hourly_wage: Decimal | None = None
+
+
+class JobEnd(Record, kw_only=True, gc=False):
+    """A ``job_ended``."""
+
+    participant_id: uuid.UUID
+    job_id: uuid.UUID
+    ended_on: dt.date
+    reason: ev.JobEndReason
+
+
+class Exit(Record, kw_only=True, gc=False):
+    """A ``participant_exited``."""
+
+    participant_id: uuid.UUID
+    exited_on: dt.date
+    reason: ev.ExitReason
+
+
+class Void(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``entry_voided``: a projection marks the row whose ``event_id`` is ``voided_event_id``."""
+
+    voided_event_id: uuid.UUID
+    voided_at: dt.datetime
+    voided_position: int
+
+
+ParticipantRecord: TypeAlias = (
+    Participant
+    | CounselorAssignment
+    | Outreach
+    | Response
+    | Meeting
+    | Referral
+    | Application
+    | Interview
+    | ApplicationClosure
+    | Hire
+    | Verification
+    | Promotion
+    | JobEnd
+    | Exit
+)
+FactRecord: TypeAlias = ParticipantRecord | Contact
+
+
+class ParticipantFacts(msgspec.Struct, kw_only=True):
+    """Every record of one participant, by kind, in the order they were added."""
+
+    participant_id: uuid.UUID
+    enrolment: Participant | None = None
+    counselor_assignments: list[CounselorAssignment] = msgspec.field(default_factory=list)
+    outreaches: list[Outreach] = msgspec.field(default_factory=list)
+    responses: list[Response] = msgspec.field(default_factory=list)
+    meetings: list[Meeting] = msgspec.field(default_factory=list)
+    referrals: list[Referral] = msgspec.field(default_factory=list)
+    applications: list[Application] = msgspec.field(default_factory=list)
+    interviews: list[Interview] = msgspec.field(default_factory=list)
+    closures: list[ApplicationClosure] = msgspec.field(default_factory=list)
+    hires: list[Hire] = msgspec.field(default_factory=list)
+    verifications: list[Verification] = msgspec.field(default_factory=list)
+    promotions: list[Promotion] = msgspec.field(default_factory=list)
+    job_ends: list[JobEnd] = msgspec.field(default_factory=list)
+    exits: list[Exit] = msgspec.field(default_factory=list)
+
+
+class Facts(msgspec.Struct, kw_only=True):
+    """All report facts of one programme, indexed by participant so a report reads each participant once."""
+
+    participants: dict[uuid.UUID, ParticipantFacts] = msgspec.field(default_factory=dict)
+    contacts: dict[uuid.UUID, Contact] = msgspec.field(default_factory=dict)
+    by_event_id: dict[uuid.UUID, FactRecord] = msgspec.field(default_factory=dict)
+    last_position: int = 0
+    """The highest ``position`` of any record or void added."""
+
+
+def _utc(instant: dt.datetime) -> dt.datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"occurred_at must carry an offset, got {instant.isoformat()}")
+    return instant.astimezone(dt.UTC)
+
+
+def _money(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
+    """The record one event makes, the void it marks, or ``None`` when reports do not use the event.
+
+    Stateless, so a projection can turn each event into its row on its own.
+    """
+    kind, _, raw_id = envelope.stream_id.partition("-")
+    stream_id = uuid.UUID(raw_id)
+    event = ev.decode_data(envelope.type, envelope.data)
+    eid, pos = envelope.event_id, envelope.global_position
+    at = _utc(envelope.occurred_at)
+    if isinstance(event, ev.EntryVoided):
+        return Void(voided_event_id=event.voided_event_id, voided_at=at, voided_position=envelope.global_position)
+    if kind == "contact":
+        if isinstance(event, ev.ContactAdded):
+            return Contact(event_id=eid, position=pos, occurred_at=at, contact_id=stream_id)
+        return None
+    if kind != "participant":
+        return None
+    pid = stream_id
+    match event:
+        case ev.ParticipantEnrolled():
+            profile = event.profile
+            return Participant(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                enrolled_on=event.enrolled_on,
+                counselor_id=event.counselor_id,
+                cohort=event.cohort,
+                age_band=profile.age_band,
+                gender=profile.gender,
+                race_ethnicity=profile.race_ethnicity,
+                veteran=profile.veteran,
+            )
+        case ev.CounselorAssigned():
+            return CounselorAssignment(event_id=eid, position=pos, occurred_at=at, participant_id=pid, counselor_id=event.counselor_id)
+        case ev.OutreachSent():
+            return Outreach(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                outreach_id=event.outreach_id,
+                contact_id=event.contact_id,
+                channel=event.channel,
+                purpose=event.purpose,
+                follow_up_of=event.follow_up_of,
+            )
+        case ev.ResponseReceived():
+            return Response(
+                event_id=eid, position=pos, occurred_at=at, participant_id=pid, outreach_id=event.outreach_id, outcome=event.outcome
+            )
+        case ev.MeetingHeld():
+            return Meeting(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                meeting_id=event.meeting_id,
+                contact_id=event.contact_id,
+                format=event.format,
+                kind=event.kind,
+            )
+        case ev.ReferralMade():
+            return Referral(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                referral_id=event.referral_id,
+                contact_id=event.contact_id,
+                employer_id=event.employer_id,
+                to_contact_id=event.to_contact_id,
+            )
+        case ev.ApplicationSubmitted():
+            return Application(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                application_id=event.application_id,
+                employer_id=event.employer_id,
+                route=event.route,
+                referral_id=event.referral_id,
+            )
+        case ev.InterviewHeld():
+            return Interview(
+                event_id=eid, position=pos, occurred_at=at, participant_id=pid, application_id=event.application_id, round=event.round
+            )
+        case ev.ApplicationClosed():
+            return ApplicationClosure(
+                event_id=eid, position=pos, occurred_at=at, participant_id=pid, application_id=event.application_id, outcome=event.outcome
+            )
+        case ev.Hired():
+            return Hire(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                job_id=event.job_id,
+                employer_id=event.employer_id,
+                start_date=event.start_date,
+                source=event.source,
+                hourly_wage=_money(event.hourly_wage),
+                hours_per_week=event.hours_per_week,
+                application_id=event.application_id,
+                via_contact_id=event.via_contact_id,
+            )
+        case ev.EmploymentVerified():
+            return Verification(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                job_id=event.job_id,
+                verified_on=event.verified_on,
+                method=event.method,
+            )
+        case ev.Promoted():
+            return Promotion(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                job_id=event.job_id,
+                promoted_on=event.promoted_on,
+                new_hourly_wage=_money(event.new_hourly_wage),
+            )
+        case ev.JobEnded():
+            return JobEnd(
+                event_id=eid, position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                job_id=event.job_id,
+                ended_on=event.ended_on,
+                reason=event.reason,
+            )
+        case ev.ParticipantExited():
+            return Exit(event_id=eid, position=pos, occurred_at=at, participant_id=pid, exited_on=event.exited_on, reason=event.reason)
+        case _:
+            return None
+
+
+def _bundle(facts: Facts, participant_id: uuid.UUID) -> ParticipantFacts:
+    bundle = facts.participants.get(participant_id)
+    if bundle is None:
+        bundle = facts.participants[participant_id] = ParticipantFacts(participant_id=participant_id)
+    return bundle
+
+
+def add_record(facts: Facts, record: FactRecord) -> None:
+    """Add one record (a freshly folded one, or a row loaded from a projection's table)."""
+    facts.by_event_id[record.event_id] = record
+    facts.last_position = max(facts.last_position, record.position, record.voided_position or 0)
+    if isinstance(record, Contact):
+        known = facts.contacts.get(record.contact_id)
+        if known is None or record.position < known.position:
+            facts.contacts[record.contact_id] = record
+        return
+    bundle = _bundle(facts, record.participant_id)
+    match record:
+        case Participant():
+            # The stream's creation event is its first; anything later naming itself an enrolment is ignored.
+            if bundle.enrolment is None or record.position < bundle.enrolment.position:
+                bundle.enrolment = record
+        case CounselorAssignment():
+            bundle.counselor_assignments.append(record)
+        case Outreach():
+            bundle.outreaches.append(record)
+        case Response():
+            bundle.responses.append(record)
+        case Meeting():
+            bundle.meetings.append(record)
+        case Referral():
+            bundle.referrals.append(record)
+        case Application():
+            bundle.applications.append(record)
+        case Interview():
+            bundle.interviews.append(record)
+        case ApplicationClosure():
+            bundle.closures.append(record)
+        case Hire():
+            bundle.hires.append(record)
+        case Verification():
+            bundle.verifications.append(record)
+        case Promotion():
+            bundle.promotions.append(record)
+        case JobEnd():
+            bundle.job_ends.append(record)
+        case Exit():
+            bundle.exits.append(record)
+
+
+def mark_void(facts: Facts, void: Void) -> FactRecord | None:
+    """Mark the record a void names; returns it, or ``None`` when reports keep no record of that event."""
+    facts.last_position = max(facts.last_position, void.voided_position)
+    record = facts.by_event_id.get(void.voided_event_id)
+    if record is None or record.voided_at is not None:
+        return None
+    record.voided_at = void.voided_at
+    record.voided_position = void.voided_position
+    return record
+
+
+def apply(facts: Facts, envelope: EventEnvelope) -> FactRecord | None:
+    """Fold one event into ``facts``; returns the record it added or marked void (the row to write), if any."""
+    fact = fact_from_event(envelope)
+    facts.last_position = max(facts.last_position, envelope.global_position)
+    if fact is None:
+        return None
+    if isinstance(fact, Void):
+        return mark_void(facts, fact)
+    add_record(facts, fact)
+    return fact
+
+
+def facts_from_events(events: Iterable[EventEnvelope]) -> Facts:
+    """Fold a programme's events, in store order, into report facts."""
+    facts = Facts()
+    for envelope in events:
+        apply(facts, envelope)
+    return facts

@@ -1,0 +1,69 @@
+"""What a report looks at: its parameters, and which facts count when looking from ``as_of``.
+
+Calendar dates of instants are dates in the programme's time zone. Rather than
+converting every fact's instant to a date, the few boundary dates of a report are
+turned into instants once (the start of a day in that zone), and facts are compared
+with those: "its date is on or before ``as_of``" is "it happened before the start
+of the day after ``as_of``".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import uuid
+
+import msgspec
+
+from domain.reporting.facts import Record
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+class ReportParams(msgspec.Struct, frozen=True, kw_only=True):
+    """The parameters of a report or dashboard (``from`` and ``to`` inclusive)."""
+
+    from_date: dt.date
+    to_date: dt.date
+    as_of: dt.date
+    time_zone: dt.tzinfo = dt.UTC
+    as_of_position: int | None = None
+    """Count only events at or before this ``global_position`` (a reproducible report)."""
+    cohort: str | None = None
+    counselor_id: uuid.UUID | None = None
+
+
+def start_of_day(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """The first instant of ``day`` in ``zone``, in UTC."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+
+
+class AsOf:
+    """Decides which records count when looking from the end of ``as_of`` (and up to ``as_of_position``).
+
+    A record counts when its event is at or before the position, its date is on or
+    before ``as_of``, and it is not voided by a void at or before the position whose
+    own date is on or before ``as_of`` (a void counts from its own date on).
+    """
+
+    __slots__ = ("date", "end", "position", "zone")
+
+    def __init__(self, params: ReportParams) -> None:
+        self.date = params.as_of
+        self.zone = params.time_zone
+        self.end = start_of_day(params.as_of + ONE_DAY, params.time_zone)
+        self.position = sys.maxsize if params.as_of_position is None else params.as_of_position
+
+    def counts(self, record: Record) -> bool:
+        """Whether the record's event has happened and is not voided, as of the report."""
+        if record.position > self.position or record.occurred_at >= self.end:
+            return False
+        voided_at = record.voided_at
+        if voided_at is None or voided_at >= self.end:
+            return True
+        voided_position = record.voided_position
+        return voided_position is not None and voided_position > self.position
+
+    def local_date(self, instant: dt.datetime) -> dt.date:
+        """The calendar date of an instant in the programme's time zone."""
+        return instant.astimezone(self.zone).date()

@@ -1,0 +1,71 @@
+"""Settings: one frozen struct built once from the environment by a composition root."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the services read from their environment."""
+
+    database_url: str = "postgresql://postgres@localhost:5432/peoplelinks"
+    # The role the application acts as (owns no table; see 0001_event_store.sql).
+    app_role: str = "peoplelinks_app"
+    redis_url: str = "redis://localhost:6379/0"
+    # Prefix of every Redis key and arq queue, so that test runs and
+    # deployments sharing one Redis never see each other's jobs.
+    redis_prefix: str = "peoplelinks"
+    secret_key: str = ""
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    pool_min_size: int = 2
+    pool_max_size: int = 16
+    statement_timeout_ms: int = 30_000
+    idle_in_transaction_timeout_ms: int = 10_000
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch_events: int = 5_000
+    allowed_hosts: tuple[str, ...] = ("*",)
+    cors_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        defaults = cls()
+        secret = env.get("PEOPLELINKS_SECRET_KEY", "")
+
+        def _int(name: str, default: int) -> int:
+            raw = env.get(name)
+            return default if raw is None or raw == "" else int(raw)
+
+        def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+        return cls(
+            database_url=env.get("DATABASE_URL", defaults.database_url),
+            app_role=env.get("PEOPLELINKS_APP_ROLE", defaults.app_role),
+            redis_url=env.get("REDIS_URL", defaults.redis_url),
+            redis_prefix=env.get("PEOPLELINKS_REDIS_PREFIX", defaults.redis_prefix),
+            # Without a configured key each process makes its own: tokens then
+            # do not survive a restart, which is right for a first look only.
+            secret_key=secret or secrets.token_urlsafe(32),
+            access_token_ttl_seconds=_int("PEOPLELINKS_ACCESS_TOKEN_TTL", defaults.access_token_ttl_seconds),
+            refresh_token_ttl_seconds=_int("PEOPLELINKS_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl_seconds),
+            pool_min_size=_int("PEOPLELINKS_POOL_MIN", defaults.pool_min_size),
+            pool_max_size=_int("PEOPLELINKS_POOL_MAX", defaults.pool_max_size),
+            statement_timeout_ms=_int("PEOPLELINKS_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms),
+            idle_in_transaction_timeout_ms=_int(
+                "PEOPLELINKS_IDLE_IN_TRANSACTION_TIMEOUT_MS", defaults.idle_in_transaction_timeout_ms
+            ),
+            max_body_bytes=_int("PEOPLELINKS_MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_batch_events=_int("PEOPLELINKS_MAX_BATCH_EVENTS", defaults.max_batch_events),
+            allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
+            cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
+        )

@@ -1,0 +1,79 @@
+"""The API's composition root: ``create_app(settings)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from infra.db import create_app_pool
+from infra.event_store import EventStore
+from infra.settings import Settings
+from services.api.accounts_routes import AccountsController, AuthFailed
+from services.api.events_routes import EventsController
+from services.api.problems import exception_handlers, problem
+from services.api.security import BearerAuthentication, role_guard
+from services.api.status_routes import StatusController
+from services.recording import Recorder
+
+
+def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Litestar:
+    """The application; it opens its own pool on start-up unless one is given."""
+    owns_pool = pool is None
+    holder: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        the_pool = pool if pool is not None else await create_app_pool(settings)
+        store = EventStore(the_pool)
+        holder.update(pool=the_pool, store=store, recorder=Recorder(store))
+        try:
+            yield
+        finally:
+            if owns_pool:
+                await the_pool.close()
+
+    def _auth_failed(request: Any, exc: Exception) -> Any:
+        response = problem(401, "Wrong e-mail or password", None, request)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    handlers = exception_handlers()
+    handlers[AuthFailed] = _auth_failed
+    return Litestar(
+        route_handlers=[AccountsController, EventsController, StatusController],
+        lifespan=[lifespan],
+        dependencies={
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "pool": Provide(lambda: holder["pool"], sync_to_thread=False),
+            "store": Provide(lambda: holder["store"], sync_to_thread=False),
+            "recorder": Provide(lambda: holder["recorder"], sync_to_thread=False),
+            "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
+        },
+        guards=[role_guard],
+        middleware=[DefineMiddleware(BearerAuthentication, secret=settings.secret_key)],
+        exception_handlers=handlers,
+        request_max_body_size=settings.max_body_bytes,
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts)),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="PeopleLinks API",
+            version="1.0.0",
+            description="Outcome tracking for reentry employment programmes. Vocabulary: events.md, reports.md, api.md.",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,280 @@
+"""Recording and reading events: thin controllers over ``services.recording``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+
+from domain.events import EVENT_TYPES, decode_data
+from domain.rules import RuleViolation
+from domain.streams import StreamKind, stream_id_of, stream_kind
+from infra.event_store import AppendResult, EventStore, Metadata, RecordedEvent
+from services.api.problems import InvalidRequest, NotFound, field_of_validation_error
+from services.api.security import Principal, roles
+from services.recording import IncomingEvent, Recorder
+
+RECORDERS = ("admin", "staff", "counselor")
+
+
+class EnvelopeIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One event as a client sends it to a stream's endpoint (events.md, Envelope)."""
+
+    type: str
+    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339 with offset")]
+    data: msgspec.Raw
+    event_id: uuid.UUID | None = None
+
+
+class BatchEnvelopeIn(EnvelopeIn, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One event of ``POST /v1/events:batch``: the envelope and the stream it goes to."""
+
+    stream_id: str
+
+
+class AppendOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What one stream's append stored."""
+
+    stream_id: str
+    stream_version: int
+    global_position: int
+    event_ids: list[uuid.UUID]
+
+
+class BatchOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch stored: one result a stream, in the order the streams first appear."""
+
+    global_position: int
+    results: list[AppendOut]
+
+
+class EventOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored event with its envelope, as read back."""
+
+    type: str
+    event_id: uuid.UUID
+    occurred_at: dt.datetime
+    data: dict[str, Any]
+    stream_id: str
+    stream_version: int
+    global_position: int
+    recorded_at: dt.datetime
+    schema_version: int
+    metadata: dict[str, Any]
+    voided: bool
+    voided_by: uuid.UUID | None
+
+
+class StreamOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A whole stream."""
+
+    stream_id: str
+    version: int
+    events: list[EventOut]
+
+
+def _decode_event(raw: bytes | msgspec.Raw, field: str, stream_id: str | None) -> IncomingEvent:
+    envelope_type = EnvelopeIn if stream_id is not None else BatchEnvelopeIn
+    try:
+        envelope = msgspec.json.decode(raw, type=envelope_type)
+    except msgspec.ValidationError as e:
+        error = field_of_validation_error(e, field)
+        raise InvalidRequest(error.field, error.message) from None
+    target = stream_id if stream_id is not None else envelope.stream_id  # type: ignore[attr-defined]
+    prefix = f"{field}." if field else ""
+    if envelope.type not in EVENT_TYPES:
+        raise InvalidRequest(f"{prefix}type", f"unknown event type {envelope.type!r}")
+    try:
+        event = decode_data(envelope.type, bytes(envelope.data))
+    except msgspec.ValidationError as e:
+        error = field_of_validation_error(e, f"{prefix}data")
+        raise InvalidRequest(error.field, error.message) from None
+    return IncomingEvent(
+        stream_id=target,
+        event_id=envelope.event_id or uuid.uuid4(),
+        occurred_at=envelope.occurred_at,
+        event=event,
+        field=field,
+    )
+
+
+def _decode_body(body: bytes, stream_id: str | None, max_events: int) -> list[IncomingEvent]:
+    """One envelope, or ``{"events": [...]}``; ``stream_id`` None means the cross-stream batch."""
+    if not body.strip():
+        raise InvalidRequest("body", "the body is empty: send an event envelope or {\"events\": [...]}")
+    try:
+        top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except msgspec.ValidationError:
+        raise InvalidRequest("body", "the body must be a JSON object") from None
+    except msgspec.DecodeError as e:
+        raise InvalidRequest("body", f"the body is not valid JSON: {e}", status=400) from None
+    if stream_id is not None and "events" not in top:
+        return [_decode_event(body, "", stream_id)]
+    if set(top) != {"events"}:
+        extra = sorted(set(top) - {"events"})
+        raise InvalidRequest(extra[0] if extra else "events", "expected {\"events\": [...]} and nothing else")
+    try:
+        raws = msgspec.json.decode(top["events"], type=list[msgspec.Raw])
+    except msgspec.ValidationError:
+        raise InvalidRequest("events", "events must be a list of event envelopes") from None
+    if not raws:
+        raise InvalidRequest("events", "events is empty")
+    if len(raws) > max_events:
+        raise InvalidRequest("events", f"at most {max_events} events a request, got {len(raws)}", status=413)
+    return [_decode_event(raw, f"events[{i}]", stream_id) for i, raw in enumerate(raws)]
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidRequest("If-Match", "If-Match must be the stream version you expect (0 for a new stream)")
+    return int(value)
+
+
+def _metadata(request: Request[Any, Any, Any], principal: Principal) -> Metadata:
+    request_id = uuid.uuid4()
+
+    def header_uuid(name: str) -> uuid.UUID | None:
+        raw = request.headers.get(name)
+        if raw is None:
+            return None
+        try:
+            return uuid.UUID(raw)
+        except ValueError:
+            raise InvalidRequest(name, f"{name} must be a UUID") from None
+
+    return Metadata(
+        programme_id=principal.programme_id,
+        actor_id=principal.user_id,
+        correlation_id=header_uuid("X-Correlation-ID") or request_id,
+        causation_id=header_uuid("X-Causation-ID") or request_id,
+    )
+
+
+def _out(result: AppendResult) -> AppendOut:
+    return AppendOut(
+        stream_id=result.stream_id,
+        stream_version=result.stream_version,
+        global_position=result.global_position,
+        event_ids=result.event_ids,
+    )
+
+
+def _event_out(event: RecordedEvent, voided_by: uuid.UUID | None) -> EventOut:
+    return EventOut(
+        type=event.type,
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        data=event.data,
+        stream_id=event.stream_id,
+        stream_version=event.stream_version,
+        global_position=event.global_position,
+        recorded_at=event.recorded_at,
+        schema_version=event.schema_version,
+        metadata=event.metadata,
+        voided=voided_by is not None,
+        voided_by=voided_by,
+    )
+
+
+class EventsController(Controller):
+    """``/v1/{participants|contacts|employers}/{id}/events`` and ``/v1/events:batch``."""
+
+    tags = ["events"]
+
+    async def _append(
+        self, kind: StreamKind, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder,
+        max_batch_events: int,
+    ) -> AppendOut:
+        principal = request.user
+        stream_id = stream_id_of(kind, record_id)
+        incoming = _decode_body(await request.body(), stream_id, max_batch_events)
+        expected = _expected_version(request.headers.get("if-match"))
+        outcome = await recorder.record(
+            principal.programme_id,
+            incoming,
+            _metadata(request, principal),
+            expected_versions=None if expected is None else {stream_id: expected},
+        )
+        return _out(outcome.results[0])
+
+    @post("/v1/participants/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordParticipantEvents",
+          summary="Record events of one participant", status_code=201)
+    async def record_participant(
+        self, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int,
+        if_match: Annotated[str | None, Parameter(header="If-Match", description="expected stream version (0 for a new stream)")] = None,
+    ) -> AppendOut:
+        return await self._append("participant", record_id, request, recorder, max_batch_events)
+
+    @post("/v1/contacts/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordContactEvents",
+          summary="Record events of one contact", status_code=201)
+    async def record_contact(
+        self, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int,
+        if_match: Annotated[str | None, Parameter(header="If-Match", description="expected stream version (0 for a new stream)")] = None,
+    ) -> AppendOut:
+        return await self._append("contact", record_id, request, recorder, max_batch_events)
+
+    @post("/v1/employers/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordEmployerEvents",
+          summary="Record events of one employer", status_code=201)
+    async def record_employer(
+        self, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int,
+        if_match: Annotated[str | None, Parameter(header="If-Match", description="expected stream version (0 for a new stream)")] = None,
+    ) -> AppendOut:
+        return await self._append("employer", record_id, request, recorder, max_batch_events)
+
+    @post("/v1/events:batch", opt=roles(*RECORDERS), operation_id="recordBatch", status_code=201,
+          summary="Record up to 5,000 events across streams, all or nothing")
+    async def record_batch(
+        self, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int
+    ) -> BatchOut:
+        principal = request.user
+        incoming = _decode_body(await request.body(), None, max_batch_events)
+        for item in incoming:
+            _check_stream_id(item.stream_id, f"{item.field}.stream_id")
+        outcome = await recorder.record(principal.programme_id, incoming, _metadata(request, principal))
+        return BatchOut(
+            global_position=max(r.global_position for r in outcome.results),
+            results=[_out(r) for r in outcome.results],
+        )
+
+    async def _read(self, kind: StreamKind, record_id: uuid.UUID, principal: Principal, store: EventStore) -> StreamOut:
+        stream_id = stream_id_of(kind, record_id)
+        events = (await store.read_streams(store.pool, principal.programme_id, [stream_id]))[stream_id]
+        if not events:
+            raise NotFound()
+        voided_by = {
+            uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"
+        }
+        return StreamOut(
+            stream_id=stream_id,
+            version=events[-1].stream_version,
+            events=[_event_out(e, voided_by.get(e.event_id)) for e in events],
+        )
+
+    @get("/v1/participants/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
+         operation_id="readParticipantEvents", summary="A participant's stream, voided events marked")
+    async def read_participant(self, record_id: uuid.UUID, request: Request[Principal, Any, Any], store: EventStore) -> StreamOut:
+        return await self._read("participant", record_id, request.user, store)
+
+    @get("/v1/contacts/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
+         operation_id="readContactEvents", summary="A contact's stream, voided events marked")
+    async def read_contact(self, record_id: uuid.UUID, request: Request[Principal, Any, Any], store: EventStore) -> StreamOut:
+        return await self._read("contact", record_id, request.user, store)
+
+    @get("/v1/employers/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
+         operation_id="readEmployerEvents", summary="An employer's stream, voided events marked")
+    async def read_employer(self, record_id: uuid.UUID, request: Request[Principal, Any, Any], store: EventStore) -> StreamOut:
+        return await self._read("employer", record_id, request.user, store)
+
+
+def _check_stream_id(stream_id: str, field: str) -> None:
+    try:
+        stream_kind(stream_id)
+    except RuleViolation as e:
+        raise InvalidRequest(field, e.message) from None

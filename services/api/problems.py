@@ -1,0 +1,141 @@
+"""RFC 9457 problem details: the one place where errors become HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions.http_exceptions import ClientException, NotFoundException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.rules import RuleViolation
+from infra.accounts import EmailTaken
+from infra.event_store import ConcurrencyConflict, DuplicateEventId
+from services.recording import EventIdReused, VersionMismatch
+
+PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("peoplelinks.api")
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One field of the request that is wrong, and why."""
+
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem details document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class InvalidRequest(Exception):
+    """A request that cannot be understood: ``field`` names the offending part (HTTP 422)."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+class NotFound(Exception):
+    """What was asked for does not exist for this caller (another programme's data included)."""
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_NAMED = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
+
+
+def field_of_validation_error(error: msgspec.ValidationError, prefix: str = "") -> FieldError:
+    """Turn msgspec's "... - at `$.data.channel`" into a field path and a plain message."""
+    match = _AT.match(str(error))
+    message = match.group("msg") if match else str(error)
+    path = (match.group("path") or "") if match else ""
+    named = _NAMED.search(message)
+    if named:
+        path = f"{path}.{named.group('name')}"
+    path = path.lstrip(".")
+    if prefix:
+        path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
+    return FieldError(field=path or "body", message=message)
+
+
+def problem(status: int, title: str, detail: str | None, request: Request[Any, Any, Any], errors: list[FieldError] | None = None) -> Response[Problem]:
+    """A problem details response."""
+    return Response(
+        Problem(
+            type=f"https://peoplelinks.example/problems/{status}",
+            title=title,
+            status=status,
+            detail=detail,
+            instance=request.url.path,
+            errors=errors,
+        ),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+    )
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    match exc:
+        case RuleViolation():
+            return problem(422, "The event breaks a recording rule", exc.message, request, [FieldError(exc.field, exc.message)])
+        case InvalidRequest():
+            title = "Request too large" if exc.status == 413 else "The request is not valid"
+            return problem(exc.status, title, exc.message, request, [FieldError(exc.field, exc.message)])
+        case msgspec.ValidationError():
+            error = field_of_validation_error(exc)
+            return problem(422, "The request is not valid", error.message, request, [error])
+        case msgspec.DecodeError():
+            return problem(400, "The body is not valid JSON", str(exc), request, [FieldError("body", str(exc))])
+        case VersionMismatch():
+            return problem(409, "The stream has moved on", str(exc), request, [FieldError("If-Match", str(exc))])
+        case ConcurrencyConflict():
+            return problem(409, "The stream has moved on", str(exc), request, [FieldError("If-Match", str(exc))])
+        case EventIdReused():
+            return problem(409, "The event id is already used", exc.message, request, [FieldError(exc.field, exc.message)])
+        case DuplicateEventId():
+            return problem(409, "The event id is already used", "retry the request", request)
+        case EmailTaken():
+            return problem(409, "The e-mail address is in use", "choose another e-mail address", request, [FieldError("email", "already in use")])
+        case NotFound() | NotFoundException():
+            return problem(404, "Not found", None, request)
+        case NotAuthorizedException():
+            response = problem(401, "Authentication required", exc.detail, request)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        case PermissionDeniedException():
+            return problem(403, "Not allowed for your role", exc.detail, request)
+        case HTTPException():
+            extra = exc.extra if isinstance(exc, ClientException) else None
+            errors = _litestar_errors(extra)
+            status = 422 if exc.status_code == 400 and errors else exc.status_code
+            return problem(status, exc.detail or "Error", exc.detail, request, errors or None)
+    # No personal data in logs: the request path and the exception type only.
+    _log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", None, request)
+
+
+def _litestar_errors(extra: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, dict):
+                errors.append(FieldError(str(item.get("key") or item.get("source") or "body"), str(item.get("message"))))
+    return errors
+
+
+def exception_handlers() -> dict[type[Exception], Any]:
+    """The handler table for the Litestar app."""
+    return {Exception: _handle}

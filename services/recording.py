@@ -1,0 +1,285 @@
+"""Recording events: the one use case that loads streams, checks the rules and appends.
+
+``Recorder.record`` is the generic *execute* of this codebase: load and fold
+each stream named, check every new event against the rules (pure functions of
+``domain.rules``), append with the expected versions, and retry on a lost race
+when the client did not pin a version. A retried request (same ``event_id``s,
+same content) answers as the first time and stores nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+import msgspec
+
+from domain.events import CREATION_EVENTS, Event, decode_data, encode_data, type_name
+from domain.rules import References, RuleViolation, check_append, lookups_for
+from domain.streams import Entry, StreamState, evolve, initial_state, stream_id_of, stream_kind
+from infra.accounts import counselors_among
+from infra.event_store import (
+    AppendResult,
+    ConcurrencyConflict,
+    DuplicateEventId,
+    EventStore,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    StreamAppend,
+)
+
+_MAX_ATTEMPTS = 8
+
+
+class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event a client asks to record, already decoded; ``field`` prefixes its error paths."""
+
+    stream_id: str
+    event_id: uuid.UUID
+    occurred_at: dt.datetime
+    event: Event
+    field: str = ""
+
+
+class EventIdReused(Exception):
+    """An ``event_id`` is stored already with other content (or the retry differs)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class VersionMismatch(Exception):
+    """``If-Match`` named a version the stream is not at."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream_id} is at version {actual}, not {expected}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class RecordOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What a request stored (or had stored the first time, for a replay)."""
+
+    results: list[AppendResult]
+    replayed: bool
+
+
+def entry_of(recorded: RecordedEvent) -> Entry:
+    """The domain view of a stored event, through the one decoder every reader shares."""
+    return Entry(
+        event_id=recorded.event_id,
+        occurred_at=recorded.occurred_at,
+        event=decode_data(recorded.type, recorded.data),
+    )
+
+
+class _StateCache:
+    """Folded stream states by (programme, stream), refreshed with only the events since."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._capacity = capacity
+        self._states: OrderedDict[tuple[uuid.UUID, str], StreamState] = OrderedDict()
+
+    def get(self, key: tuple[uuid.UUID, str]) -> StreamState | None:
+        state = self._states.get(key)
+        if state is not None:
+            self._states.move_to_end(key)
+        return state
+
+    def put(self, key: tuple[uuid.UUID, str], state: StreamState) -> None:
+        self._states[key] = state
+        self._states.move_to_end(key)
+        while len(self._states) > self._capacity:
+            self._states.popitem(last=False)
+
+
+class Recorder:
+    """Checks and appends events for one programme at a time."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        after_commit: Callable[[uuid.UUID, list[AppendResult]], Awaitable[None]] | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._store = store
+        self._after_commit = after_commit
+        self._clock = clock
+        self._cache = _StateCache()
+
+    async def record(
+        self,
+        programme_id: uuid.UUID,
+        incoming: Sequence[IncomingEvent],
+        metadata: Metadata,
+        *,
+        expected_versions: dict[str, int] | None = None,
+    ) -> RecordOutcome:
+        """Record every event of ``incoming`` or none; see the module docstring."""
+        for attempt in range(_MAX_ATTEMPTS):
+            try:
+                outcome = await self._attempt(programme_id, incoming, metadata, expected_versions)
+            except ConcurrencyConflict as conflict:
+                pinned = expected_versions or {}
+                if conflict.stream_id in pinned or attempt == _MAX_ATTEMPTS - 1:
+                    raise
+                continue
+            except DuplicateEventId:
+                # A concurrent twin of this request won; the next attempt replays it.
+                if attempt == _MAX_ATTEMPTS - 1:
+                    raise
+                continue
+            if not outcome.replayed and self._after_commit is not None:
+                await self._after_commit(programme_id, outcome.results)
+            return outcome
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        programme_id: uuid.UUID,
+        incoming: Sequence[IncomingEvent],
+        metadata: Metadata,
+        expected_versions: dict[str, int] | None,
+    ) -> RecordOutcome:
+        pool = self._store.pool
+        replay = await self._replay(pool, programme_id, incoming)
+        if replay is not None:
+            return replay
+        stream_ids = list(dict.fromkeys(item.stream_id for item in incoming))
+        states = await self._load(pool, programme_id, stream_ids)
+        for stream_id, expected in (expected_versions or {}).items():
+            actual = states[stream_id].version if stream_id in states else 0
+            if expected != actual:
+                raise VersionMismatch(stream_id, expected, actual)
+        refs = await self._references(pool, programme_id, incoming)
+        loaded = dict(states)
+        now = self._clock()
+        for item in incoming:
+            entry = Entry(event_id=item.event_id, occurred_at=item.occurred_at, event=item.event)
+            try:
+                check_append(states[item.stream_id], entry, refs, now=now)
+            except RuleViolation as violation:
+                raise RuleViolation(_join(item.field, violation.field), violation.message) from None
+            states[item.stream_id] = evolve(states[item.stream_id], entry)
+        appends = [
+            StreamAppend(
+                stream_id=stream_id,
+                kind=loaded[stream_id].kind,
+                expected_version=loaded[stream_id].version,
+                events=[_new_event(i) for i in incoming if i.stream_id == stream_id],
+                removes_record=loaded[stream_id].exists and not states[stream_id].exists,
+            )
+            for stream_id in stream_ids
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            results = await self._store.append(conn, programme_id, appends, metadata)
+        for stream_id in stream_ids:
+            self._cache.put((programme_id, stream_id), states[stream_id])
+        return RecordOutcome(results=results, replayed=False)
+
+    async def _replay(
+        self, pool: asyncpg.Pool, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
+    ) -> RecordOutcome | None:
+        """The first answer again when every event id is stored with the same content."""
+        stored = {e.event_id: e for e in await self._store.find_events(pool, programme_id, [i.event_id for i in incoming])}
+        if not stored:
+            return None
+        for item in incoming:
+            previous = stored.get(item.event_id)
+            if previous is None:
+                raise EventIdReused(
+                    _join(item.field, "event_id"),
+                    "part of this request is already recorded and part is not: send the recorded events "
+                    "and the new ones in separate requests",
+                )
+            if not _same_content(previous, item):
+                raise EventIdReused(
+                    _join(item.field, "event_id"),
+                    f"event {item.event_id} is already recorded with other content",
+                )
+        results: dict[str, AppendResult] = {}
+        for item in incoming:
+            event = stored[item.event_id]
+            prior = results.get(item.stream_id)
+            results[item.stream_id] = AppendResult(
+                stream_id=item.stream_id,
+                stream_version=max(event.stream_version, prior.stream_version if prior else 0),
+                global_position=max(event.global_position, prior.global_position if prior else 0),
+                event_ids=[*(prior.event_ids if prior else []), item.event_id],
+            )
+        return RecordOutcome(results=list(results.values()), replayed=True)
+
+    async def _load(self, pool: asyncpg.Pool, programme_id: uuid.UUID, stream_ids: list[str]) -> dict[str, StreamState]:
+        states: dict[str, StreamState] = {}
+        cold: list[str] = []
+        for stream_id in stream_ids:
+            cached = self._cache.get((programme_id, stream_id))
+            if cached is None:
+                cold.append(stream_id)
+                continue
+            # The cache may be behind another process's appends: fold only what came since.
+            for recorded in await self._store.read_stream_after(pool, programme_id, stream_id, cached.version):
+                cached = evolve(cached, entry_of(recorded))
+            states[stream_id] = cached
+        if cold:
+            for stream_id, events in (await self._store.read_streams(pool, programme_id, cold)).items():
+                state = initial_state(stream_kind(stream_id))
+                for recorded in events:
+                    state = evolve(state, entry_of(recorded))
+                states[stream_id] = state
+        return states
+
+    async def _references(
+        self, pool: asyncpg.Pool, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
+    ) -> References:
+        """The contacts, employers and counselors the new events name that exist in the programme."""
+        contacts: set[uuid.UUID] = set()
+        employers: set[uuid.UUID] = set()
+        counselors: set[uuid.UUID] = set()
+        created: dict[str, set[uuid.UUID]] = {"contact": set(), "employer": set()}
+        for item in incoming:
+            kind = stream_kind(item.stream_id)
+            wanted = lookups_for(kind, Entry(event_id=item.event_id, occurred_at=item.occurred_at, event=item.event))
+            contacts |= wanted.contacts
+            employers |= wanted.employers
+            counselors |= wanted.counselors
+            # A record created earlier in the same request counts as existing for the rest of it.
+            if kind in created and isinstance(item.event, CREATION_EVENTS[kind]):
+                created[kind].add(uuid.UUID(item.stream_id.split("-", 1)[1]))
+        wanted_streams = [stream_id_of("contact", c) for c in contacts] + [
+            stream_id_of("employer", e) for e in employers
+        ]
+        existing = await self._store.existing_records(pool, programme_id, wanted_streams)
+        return References(
+            contacts=frozenset(c for c in contacts if stream_id_of("contact", c) in existing) | created["contact"],
+            employers=frozenset(e for e in employers if stream_id_of("employer", e) in existing)
+            | created["employer"],
+            counselors=await counselors_among(pool, programme_id, counselors),
+        )
+
+
+def _join(prefix: str, field: str) -> str:
+    return f"{prefix}.{field}" if prefix else field
+
+
+def _new_event(item: IncomingEvent) -> NewEvent:
+    return NewEvent(event_id=item.event_id, type=type_name(item.event), data=encode_data(item.event), occurred_at=item.occurred_at)
+
+
+def _same_content(stored: RecordedEvent, item: IncomingEvent) -> bool:
+    return (
+        stored.stream_id == item.stream_id
+        and stored.type == type_name(item.event)
+        and stored.occurred_at == item.occurred_at
+        and msgspec.json.decode(encode_data(item.event)) == stored.data
+    )
+
+
