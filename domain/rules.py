@@ -204,8 +204,9 @@ def _check_type(state: StreamState, entry: Entry) -> None:
 
 
 def _check_event_id(state: StreamState, entry: Entry) -> None:
-    if entry.event_id in state.entries:
-        recorded = type_name(state.entries[entry.event_id].event)
+    earlier = state.entry(entry.event_id)
+    if earlier is not None:
+        recorded = type_name(earlier.event)
         raise RuleViolation(
             "event_id", f"event {entry.event_id} is already in {_record(state)} (a {recorded}); use a new event_id"
         )
@@ -221,7 +222,7 @@ def _check_lifecycle(state: StreamState, entry: Entry) -> None:
                 f"this {state.kind} has no record yet: it must start with {creation}, not {type_name(entry.event)}",
             )
         return
-    if False:
+    if not state.exists:
         raise RuleViolation(
             "stream_id",
             f"{_record(state)} was removed (its {creation} was voided); nothing more can be recorded on it",
@@ -313,7 +314,7 @@ def _check_within_stream(state: StreamState, entry: Entry) -> None:
 
 
 def _check_void(state: StreamState, voided_event_id: uuid.UUID) -> None:
-    target = state.entries.get(voided_event_id)
+    target = state.entry(voided_event_id)
     if target is None:
         raise RuleViolation(
             "data.voided_event_id",
@@ -323,9 +324,9 @@ def _check_void(state: StreamState, voided_event_id: uuid.UUID) -> None:
         raise RuleViolation(
             "data.voided_event_id", f"event {voided_event_id} is itself a void (entry_voided) and cannot be voided"
         )
-    voided_by = state.voided.get(voided_event_id)
+    voided_by = state.voided_by(voided_event_id)
     if voided_by is not None:
         raise RuleViolation(
             "data.voided_event_id",
-            f"event {voided_event_id} ({type_name(target.event)}) was already voided by event {voided_by}",
+            f"event {voided_event_id} ({type_name(target.event)}) was already voided by event {voided_by.event_id}",
         )

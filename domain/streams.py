@@ -6,10 +6,10 @@ was appended); the checks themselves live in ``domain.rules``.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from types import MappingProxyType
 from typing import Final, Literal, TypeAlias, get_args
 
 import msgspec
@@ -28,6 +28,20 @@ from domain.events import (
     ReferralMade,
     StreamKind,
 )
+
+__all__ = [
+    "STREAM_KINDS",
+    "Entry",
+    "Made",
+    "RuleViolation",
+    "StreamKind",
+    "StreamState",
+    "evolve",
+    "fold",
+    "initial_state",
+    "stream_id_of",
+    "stream_kind",
+]
 
 Made: TypeAlias = Literal["outreach", "meeting", "referral", "application", "job"]
 """The things a participant event creates and later events refer to by id."""
@@ -58,61 +72,80 @@ class Entry(msgspec.Struct, frozen=True):
     event: Event
 
 
-class StreamState(msgspec.Struct, frozen=True, kw_only=True):
+class StreamState(msgspec.Struct, frozen=True, kw_only=True, eq=False):
     """What a stream's history amounts to, as far as the append rules need to know.
 
-    One shape serves all three kinds; the participant-only facts (``made``,
-    ``exit_event_ids``) stay empty on contact and employer streams. The mappings
-    are read-only views that no other state shares, so a state never changes
-    once built.
+    One shape serves all three kinds; the participant-only facts (outreach,
+    jobs, exits, …) are simply absent on contact and employer streams. A state
+    never changes once built: it sees exactly the first ``version`` entries of
+    its ``_Log``, even when later states of the same line have appended more.
+    Compare states by what they say (``history``, ``exists``, …), not with ``==``.
     """
 
     kind: StreamKind
     version: int
     """Number of events folded: the ``stream_version`` of the last one, 0 for a new stream."""
-    creation_event_id: uuid.UUID | None
-    entries: Mapping[uuid.UUID, Entry]
-    """Every folded entry by ``event_id``, voided ones and voids included."""
-    voided: Mapping[uuid.UUID, uuid.UUID]
-    """Voided ``event_id`` → the ``event_id`` of the ``entry_voided`` that voided it."""
-    made: Mapping[tuple[Made, uuid.UUID], uuid.UUID]
-    """(what, its id) → ``event_id`` of the event that created it, voided or not."""
-    exit_event_ids: tuple[uuid.UUID, ...]
-    """Every ``participant_exited`` folded, in order, voided ones included."""
+    _log: _Log
 
     @property
     def opened(self) -> bool:
         """Whether the creation event has been folded (voided or not)."""
-        return self.creation_event_id is not None
+        return self.creation is not None
 
     @property
     def exists(self) -> bool:
         """Whether the creation event has been folded and not voided."""
-        return self.creation_event_id is not None and self.creation_event_id not in self.voided
+        creation = self.creation
+        return creation is not None and not self.is_voided(creation.event_id)
+
+    @property
+    def creation(self) -> Entry | None:
+        """The entry that opened the stream, voided or not."""
+        return self._at(self._log.creation)
+
+    @property
+    def history(self) -> tuple[Entry, ...]:
+        """Every folded entry in stream order, voided ones and voids included."""
+        return tuple(self._log.by_position[: self.version])
+
+    def entry(self, event_id: uuid.UUID) -> Entry | None:
+        """The folded entry with this ``event_id``, if the stream holds one."""
+        return self._at(self._log.index.get(event_id))
+
+    def voided_by(self, event_id: uuid.UUID) -> Entry | None:
+        """The ``entry_voided`` that voided this event, if one did."""
+        return self._at(self._log.voided.get(event_id))
 
     def is_voided(self, event_id: uuid.UUID) -> bool:
         """Whether the event with this id has been voided."""
-        return event_id in self.voided
+        return self.voided_by(event_id) is not None
 
     def creator(self, what: Made, thing_id: uuid.UUID) -> Entry | None:
         """The entry that created this outreach, job, … whether or not it was voided since."""
-        event_id = self.made.get((what, thing_id))
-        return None if event_id is None else self.entries[event_id]
+        return self._at(self._log.made.get((what, thing_id)))
 
     def live(self, what: Made, thing_id: uuid.UUID) -> Entry | None:
         """The entry that created this outreach, job, … if it exists and is not voided."""
-        event_id = self.made.get((what, thing_id))
-        if event_id is None or event_id in self.voided:
+        creator = self.creator(what, thing_id)
+        if creator is None or self.is_voided(creator.event_id):
             return None
-        return self.entries[event_id]
+        return creator
 
     @property
     def exit(self) -> Entry | None:
         """The participant's exit that still counts (not voided), if any."""
-        for event_id in reversed(self.exit_event_ids):
-            if event_id not in self.voided:
-                return self.entries[event_id]
+        for position in reversed(self._log.exits):
+            if position < self.version:
+                exit_entry = self._log.by_position[position]
+                if not self.is_voided(exit_entry.event_id):
+                    return exit_entry
         return None
+
+    def _at(self, position: int | None) -> Entry | None:
+        """The entry at this position if this state can see it."""
+        if position is None or position >= self.version:
+            return None
+        return self._log.by_position[position]
 
 
 def stream_kind(stream_id: str) -> StreamKind:
@@ -144,84 +177,98 @@ def stream_id_of(kind: StreamKind, record_id: uuid.UUID) -> str:
 
 def initial_state(kind: StreamKind) -> StreamState:
     """The state of a stream nothing has been appended to: version 0, does not exist yet."""
-    return StreamState(
-        kind=kind,
-        version=0,
-        creation_event_id=None,
-        entries=MappingProxyType({}),
-        voided=MappingProxyType({}),
-        made=MappingProxyType({}),
-        exit_event_ids=(),
-    )
+    return StreamState(kind=kind, version=0, _log=_Log())
 
 
 def evolve(state: StreamState, entry: Entry) -> StreamState:
-    """The state after one more entry. Pure: ``state`` is left as it was. Does not validate."""
-    draft = _Draft(state)
-    draft.apply(entry)
-    return draft.freeze()
+    """The state after one more entry. Pure: ``state`` is left as it was. Does not validate.
+
+    Amortised O(1): the new state appends to the log it shares with ``state``
+    unless a newer state already did (``state`` was evolved before), in which
+    case it branches off a copy of what ``state`` sees.
+    """
+    log = state._log
+    with log.lock:  # the head check and the append must be one step when threads share a state
+        if log.head != state.version:
+            log = log.up_to(state.version)
+        log.append(entry)
+    return StreamState(kind=state.kind, version=state.version + 1, _log=log)
 
 
 def fold(kind: StreamKind, entries: Iterable[Entry]) -> StreamState:
     """The state of a stream of this kind after these entries, in stream order. Does not validate."""
-    draft = _Draft(initial_state(kind))
+    log = _Log()
     for entry in entries:
-        draft.apply(entry)
-    return draft.freeze()
+        log.append(entry)
+    return StreamState(kind=kind, version=log.head, _log=log)
 
 
-class _Draft:
-    """A private, mutable copy of a state that one ``evolve`` or ``fold`` fills, then freezes.
+class _Log:
+    """The append-only, position-stamped facts that a line of states shares.
 
-    Copying the mappings once per call, not once per event, is what keeps a fold
-    of a long stream linear; the draft is dropped after ``freeze``, so the frozen
-    state's views have no other owner.
+    A fact is stamped with the position (0-based) of the entry that made it and
+    is never changed or removed, so a state of version ``v`` reads the log as it
+    was after ``v`` entries by ignoring positions ``>= v``. Where history would
+    say a fact twice (it never does once checked), the first one stands.
     """
 
-    __slots__ = ("creation_event_id", "entries", "exit_event_ids", "kind", "made", "version", "voided")
+    __slots__ = ("by_position", "creation", "exits", "index", "lock", "made", "voided")
 
-    def __init__(self, state: StreamState) -> None:
-        self.kind: StreamKind = state.kind
-        self.version = state.version
-        self.creation_event_id = state.creation_event_id
-        self.entries = dict(state.entries)
-        self.voided = dict(state.voided)
-        self.made = dict(state.made)
-        self.exit_event_ids = list(state.exit_event_ids)
+    def __init__(self) -> None:
+        self.by_position: list[Entry] = []
+        self.index: dict[uuid.UUID, int] = {}
+        """``event_id`` → position."""
+        self.creation: int | None = None
+        """Position of the creation event."""
+        self.voided: dict[uuid.UUID, int] = {}
+        """Voided ``event_id`` → position of the ``entry_voided`` that voided it."""
+        self.made: dict[tuple[Made, uuid.UUID], int] = {}
+        """(what, its id) → position of the event that created it."""
+        self.exits: list[int] = []
+        """Positions of every ``participant_exited``."""
+        self.lock = threading.Lock()
 
-    def apply(self, entry: Entry) -> None:
-        """Fold one entry into the draft."""
-        self.version += 1
-        self.entries[entry.event_id] = entry
+    def __repr__(self) -> str:
+        return f"<log of {self.head} entries>"
+
+    @property
+    def head(self) -> int:
+        """How many entries the log holds."""
+        return len(self.by_position)
+
+    def up_to(self, version: int) -> _Log:
+        """A new log holding only the facts of the first ``version`` entries."""
+        copy = _Log()
+        copy.by_position = self.by_position[:version]
+        copy.index = {key: position for key, position in self.index.items() if position < version}
+        copy.creation = self.creation if self.creation is not None and self.creation < version else None
+        copy.voided = {key: position for key, position in self.voided.items() if position < version}
+        copy.made = {key: position for key, position in self.made.items() if position < version}
+        copy.exits = [position for position in self.exits if position < version]
+        return copy
+
+    def append(self, entry: Entry) -> None:
+        """Add one entry and the facts it states."""
+        position = len(self.by_position)
+        self.by_position.append(entry)
+        self.index.setdefault(entry.event_id, position)
         match entry.event:
             case ParticipantEnrolled() | ContactAdded() | EmployerAdded():
-                if self.creation_event_id is None:
-                    self.creation_event_id = entry.event_id
+                if self.creation is None:
+                    self.creation = position
             case OutreachSent(outreach_id=thing_id):
-                self.made[("outreach", thing_id)] = entry.event_id
+                self.made.setdefault(("outreach", thing_id), position)
             case MeetingHeld(meeting_id=thing_id):
-                self.made[("meeting", thing_id)] = entry.event_id
+                self.made.setdefault(("meeting", thing_id), position)
             case ReferralMade(referral_id=thing_id):
-                self.made[("referral", thing_id)] = entry.event_id
+                self.made.setdefault(("referral", thing_id), position)
             case ApplicationSubmitted(application_id=thing_id):
-                self.made[("application", thing_id)] = entry.event_id
+                self.made.setdefault(("application", thing_id), position)
             case Hired(job_id=thing_id):
-                self.made[("job", thing_id)] = entry.event_id
+                self.made.setdefault(("job", thing_id), position)
             case ParticipantExited():
-                self.exit_event_ids.append(entry.event_id)
+                self.exits.append(position)
             case EntryVoided(voided_event_id=voided_event_id):
-                self.voided.setdefault(voided_event_id, entry.event_id)
+                self.voided.setdefault(voided_event_id, position)
             case _:
                 pass
-
-    def freeze(self) -> StreamState:
-        """The immutable state this draft describes."""
-        return StreamState(
-            kind=self.kind,
-            version=self.version,
-            creation_event_id=self.creation_event_id,
-            entries=MappingProxyType(self.entries),
-            voided=MappingProxyType(self.voided),
-            made=MappingProxyType(self.made),
-            exit_event_ids=tuple(self.exit_event_ids),
-        )

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from infra.accounts import authenticate, create_user
 from infra.settings import Settings
@@ -58,7 +60,9 @@ class AccountsController(Controller):
 
     @post("/v1/auth/login", opt=public(), operation_id="login", summary="Exchange e-mail and password for a token",
           status_code=200, security=[])
-    async def login(self, data: LoginIn, pool: asyncpg.Pool, settings: Settings) -> TokenOut:
+    async def login(
+        self, data: JSONBody[LoginIn], pool: NamedDependency[asyncpg.Pool], settings: NamedDependency[Settings]
+    ) -> TokenOut:
         account = await authenticate(pool, data.email, data.password)
         if account is None:
             raise AuthFailed()
@@ -73,7 +77,9 @@ class AccountsController(Controller):
 
     @post("/v1/users", opt=roles("admin"), operation_id="createUser", summary="Add a user to your programme",
           status_code=201)
-    async def create(self, data: UserIn, request: Request[Principal, Any, Any], pool: asyncpg.Pool) -> UserOut:
+    async def create(
+        self, data: JSONBody[UserIn], request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
+    ) -> UserOut:
         user_id = await create_user(
             pool, programme_id=request.user.programme_id, email=data.email, role=data.role, password=data.password
         )

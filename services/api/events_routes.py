@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter
 
 from domain.events import EVENT_TYPES, decode_data
 from domain.rules import RuleViolation
@@ -19,6 +20,10 @@ from services.api.security import Principal, roles
 from services.recording import IncomingEvent, Recorder
 
 RECORDERS = ("admin", "staff", "counselor")
+# Read by the handlers from the request itself; declared for the OpenAPI document.
+IfMatch = Annotated[
+    str | None, HeaderParameter(name="If-Match", description="expected stream version (0 for a new stream)")
+]
 
 
 class EnvelopeIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -207,31 +212,35 @@ class EventsController(Controller):
     @post("/v1/participants/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordParticipantEvents",
           summary="Record events of one participant", status_code=201)
     async def record_participant(
-        self, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int,
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="expected stream version (0 for a new stream)")] = None,
+        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        max_batch_events: NamedDependency[int],
+        if_match: IfMatch = None,
     ) -> AppendOut:
         return await self._append("participant", record_id, request, recorder, max_batch_events)
 
     @post("/v1/contacts/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordContactEvents",
           summary="Record events of one contact", status_code=201)
     async def record_contact(
-        self, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int,
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="expected stream version (0 for a new stream)")] = None,
+        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        max_batch_events: NamedDependency[int],
+        if_match: IfMatch = None,
     ) -> AppendOut:
         return await self._append("contact", record_id, request, recorder, max_batch_events)
 
     @post("/v1/employers/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordEmployerEvents",
           summary="Record events of one employer", status_code=201)
     async def record_employer(
-        self, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int,
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="expected stream version (0 for a new stream)")] = None,
+        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        max_batch_events: NamedDependency[int],
+        if_match: IfMatch = None,
     ) -> AppendOut:
         return await self._append("employer", record_id, request, recorder, max_batch_events)
 
     @post("/v1/events:batch", opt=roles(*RECORDERS), operation_id="recordBatch", status_code=201,
           summary="Record up to 5,000 events across streams, all or nothing")
     async def record_batch(
-        self, request: Request[Principal, Any, Any], recorder: Recorder, max_batch_events: int
+        self, request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        max_batch_events: NamedDependency[int],
     ) -> BatchOut:
         principal = request.user
         incoming = _decode_body(await request.body(), None, max_batch_events)
@@ -259,17 +268,23 @@ class EventsController(Controller):
 
     @get("/v1/participants/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
          operation_id="readParticipantEvents", summary="A participant's stream, voided events marked")
-    async def read_participant(self, record_id: uuid.UUID, request: Request[Principal, Any, Any], store: EventStore) -> StreamOut:
+    async def read_participant(
+        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
+    ) -> StreamOut:
         return await self._read("participant", record_id, request.user, store)
 
     @get("/v1/contacts/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
          operation_id="readContactEvents", summary="A contact's stream, voided events marked")
-    async def read_contact(self, record_id: uuid.UUID, request: Request[Principal, Any, Any], store: EventStore) -> StreamOut:
+    async def read_contact(
+        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
+    ) -> StreamOut:
         return await self._read("contact", record_id, request.user, store)
 
     @get("/v1/employers/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
          operation_id="readEmployerEvents", summary="An employer's stream, voided events marked")
-    async def read_employer(self, record_id: uuid.UUID, request: Request[Principal, Any, Any], store: EventStore) -> StreamOut:
+    async def read_employer(
+        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
+    ) -> StreamOut:
         return await self._read("employer", record_id, request.user, store)
 
 

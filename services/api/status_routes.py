@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from infra.event_store import EventStore, StoreStatus
 from services.api.security import public, roles
@@ -26,5 +27,5 @@ class StatusController(Controller):
 
     @get("/v1/status", opt=roles("admin", "staff"), operation_id="storeStatus",
          summary="Event store head, size and the age of the oldest open transaction")
-    async def status(self, store: EventStore) -> StoreStatus:
+    async def status(self, store: NamedDependency[EventStore]) -> StoreStatus:
         return await store.status()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given as for_all
 from hypothesis import strategies as st
 
-from domain.events import ContactUpdated, Event, ResponseReceived, StreamKind
+from domain.events import ContactUpdated, Event, OutreachSent, ResponseReceived, StreamKind
 from domain.rules import RuleViolation
 from domain.streams import Entry, Made, StreamState, evolve, fold, initial_state, stream_id_of, stream_kind
 from tests.unit.given import (
@@ -134,10 +135,11 @@ def test_voided_event_stays_readable_with_its_voiding() -> None:
 
     state = participant(outreach, void)
 
-    assert state.entries[outreach.event_id] == outreach
-    assert state.voided[outreach.event_id] == void.event_id
+    assert state.entry(outreach.event_id) == outreach
+    assert state.voided_by(outreach.event_id) == void
     assert state.is_voided(outreach.event_id)
     assert not state.is_voided(void.event_id)
+    assert state.history[-2:] == (outreach, void)
 
 
 def test_exit_counts_until_it_is_voided() -> None:
@@ -162,14 +164,50 @@ def test_only_the_exit_that_was_not_voided_counts() -> None:
 # --- purity ----------------------------------------------------------------------------------
 
 
+def facts(state: StreamState) -> tuple[object, ...]:
+    """Everything a state says about its stream, for comparing two states."""
+    history = state.history
+    made = [
+        (what, getattr(e.event, f"{what}_id"))
+        for e in history
+        for what in ("outreach", "meeting", "referral", "application", "job")
+        if hasattr(e.event, f"{what}_id")
+    ]
+    return (
+        state.kind,
+        state.version,
+        state.opened,
+        state.exists,
+        history,
+        tuple(state.voided_by(e.event_id) for e in history),
+        tuple((state.creator(what, i), state.live(what, i)) for what, i in made),  # type: ignore[arg-type]
+        state.exit,
+    )
+
+
 def test_evolve_leaves_the_given_state_as_it_was() -> None:
-    outreach = entry(outreach_sent(new_id()), on=day(1))
+    outreach_id = new_id()
+    outreach = entry(outreach_sent(outreach_id), on=day(1))
     before = participant(outreach)
-    snapshot = (before.version, dict(before.entries), dict(before.voided), dict(before.made))
+    said_before = facts(before)
 
-    evolve(before, entry(voided(outreach.event_id), on=day(2)))
+    after = evolve(before, entry(voided(outreach.event_id), on=day(2)))
 
-    assert (before.version, dict(before.entries), dict(before.voided), dict(before.made)) == snapshot
+    assert facts(before) == said_before
+    assert (before.live("outreach", outreach_id), after.live("outreach", outreach_id)) == (outreach, None)
+
+
+def test_evolving_an_older_state_again_leaves_the_newer_line_as_it_was() -> None:
+    outreach = entry(outreach_sent(new_id()), on=day(1))
+    older = participant(outreach)
+    newer = evolve(older, entry(voided(outreach.event_id), on=day(2)))
+    said_by_newer = facts(newer)
+
+    branch = evolve(older, entry(exited(), on=day(3)))
+
+    assert facts(newer) == said_by_newer
+    assert (branch.version, branch.is_voided(outreach.event_id), branch.exit is not None) == (3, False, True)
+    assert (newer.exit, newer.is_voided(outreach.event_id)) == (None, True)
 
 
 def test_evolve_trusts_the_history_it_is_given() -> None:
@@ -189,13 +227,16 @@ def test_contact_updates_do_not_change_existence() -> None:
 
 @st.composite
 def participant_histories(draw: st.DrawFn) -> list[Entry]:
-    """An enrolment followed by outreach, hires, exits and voids of any earlier event."""
+    """An enrolment followed by outreach, responses, hires, exits and voids of any earlier event."""
     history = [entry(CREATION["participant"])]
     for n in range(draw(st.integers(min_value=0, max_value=30))):
-        choice = draw(st.sampled_from(["outreach", "hire", "exit", "void"]))
+        choice = draw(st.sampled_from(["outreach", "response", "hire", "exit", "void", "void"]))
         event: Event
         if choice == "outreach":
             event = outreach_sent(new_id())
+        elif choice == "response":
+            outreach_ids = [e.event.outreach_id for e in history if isinstance(e.event, OutreachSent)]
+            event = ResponseReceived(outreach_id=draw(st.sampled_from(outreach_ids or [new_id()])), outcome="neutral")
         elif choice == "hire":
             event = hired(new_id())
         elif choice == "exit":
@@ -210,4 +251,15 @@ def participant_histories(draw: st.DrawFn) -> list[Entry]:
 def test_fold_is_evolving_one_entry_at_a_time(history: list[Entry]) -> None:
     stepwise: StreamState = functools.reduce(evolve, history, initial_state("participant"))
 
-    assert fold("participant", history) == stepwise
+    assert facts(fold("participant", history)) == facts(stepwise)
+
+
+@for_all(participant_histories(), st.data())
+def test_every_state_of_a_line_keeps_saying_what_its_prefix_says(history: list[Entry], data: st.DataObject) -> None:
+    line = list(itertools.accumulate(history, evolve, initial=initial_state("participant")))
+    fork_at = data.draw(st.integers(min_value=0, max_value=len(history)))
+    evolve(line[fork_at], entry(voided(history[0].event_id), on=day(99)))
+    evolve(line[-1], entry(exited(), on=day(100)))
+
+    for version, state in enumerate(line):
+        assert facts(state) == facts(fold("participant", history[:version]))

@@ -1,0 +1,93 @@
+"""Builders for test events and a thin client that speaks the API's JSON."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar.testing import AsyncTestClient
+
+
+class Tenant(msgspec.Struct, frozen=True, kw_only=True):
+    """A programme made for a test, with its admin and one counselor."""
+
+    programme_id: uuid.UUID
+    admin_id: uuid.UUID
+    admin_email: str
+    counselor_id: uuid.UUID
+    counselor_email: str
+    password: str
+
+
+def new_id() -> str:
+    """A fresh UUID as the wire carries it."""
+    return str(uuid.uuid4())
+
+
+def envelope(type_: str, data: dict[str, Any], *, occurred_at: str = "2026-03-02T10:00:00Z", event_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One event envelope as a client sends it."""
+    body: dict[str, Any] = {"type": type_, "occurred_at": occurred_at, "data": data, **extra}
+    if event_id is not None:
+        body["event_id"] = event_id
+    return body
+
+
+def enrolment(counselor_id: uuid.UUID | str, **data: Any) -> dict[str, Any]:
+    """A participant_enrolled envelope."""
+    return envelope(
+        "participant_enrolled",
+        {"enrolled_on": "2026-03-01", "counselor_id": str(counselor_id), "profile": {"display_name": "Test Person"}, **data},
+        occurred_at="2026-03-01T09:00:00Z",
+    )
+
+
+def contact_added(name: str = "A Contact") -> dict[str, Any]:
+    """A contact_added envelope."""
+    return envelope("contact_added", {"name": name}, occurred_at="2026-02-01T09:00:00Z")
+
+
+def employer_added(name: str = "An Employer") -> dict[str, Any]:
+    """An employer_added envelope."""
+    return envelope("employer_added", {"name": name}, occurred_at="2026-02-01T09:00:00Z")
+
+
+class Api:
+    """The API as one logged-in user."""
+
+    def __init__(self, client: AsyncTestClient, token: str) -> None:  # type: ignore[type-arg]
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    @classmethod
+    async def login(cls, client: AsyncTestClient, email: str, password: str) -> Api:  # type: ignore[type-arg]
+        response = await client.post("/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return cls(client, response.json()["access_token"])
+
+    async def post(self, path: str, body: Any, **headers: str) -> Any:
+        return await self.client.post(path, json=body, headers={**self.headers, **headers})
+
+    async def get(self, path: str) -> Any:
+        return await self.client.get(path, headers=self.headers)
+
+    async def record(self, kind: str, record_id: str, body: Any, **headers: str) -> Any:
+        return await self.post(f"/v1/{kind}s/{record_id}/events", body, **headers)
+
+    async def new_contact(self) -> str:
+        contact = new_id()
+        response = await self.record("contact", contact, contact_added())
+        assert response.status_code == 201, response.text
+        return contact
+
+    async def new_employer(self) -> str:
+        employer = new_id()
+        response = await self.record("employer", employer, employer_added())
+        assert response.status_code == 201, response.text
+        return employer
+
+    async def new_participant(self, counselor_id: uuid.UUID | str) -> str:
+        participant = new_id()
+        response = await self.record("participant", participant, enrolment(counselor_id))
+        assert response.status_code == 201, response.text
+        return participant
