@@ -24,6 +24,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from infra.db import Connection
+
 
 class EventStoreError(Exception):
     """Base of the store's own errors."""
@@ -176,7 +178,7 @@ class EventStore:
         return self._pool
 
     async def append(
-        self, conn: asyncpg.Connection, programme_id: uuid.UUID, appends: Sequence[StreamAppend], metadata: Metadata
+        self, conn: Connection, programme_id: uuid.UUID, appends: Sequence[StreamAppend], metadata: Metadata
     ) -> list[AppendResult]:
         """Store every event of ``appends`` in the caller's transaction, or none.
 
@@ -249,7 +251,7 @@ class EventStore:
         return results
 
     async def read_streams(
-        self, conn: asyncpg.Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_ids: Sequence[str]
+        self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_ids: Sequence[str]
     ) -> dict[str, list[RecordedEvent]]:
         """Every event of each named stream of one programme, in version order."""
         rows = await conn.fetch(
@@ -264,7 +266,7 @@ class EventStore:
         return found
 
     async def read_stream_after(
-        self, conn: asyncpg.Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_id: str, after_version: int
+        self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_id: str, after_version: int
     ) -> list[RecordedEvent]:
         """The events of one stream after ``after_version``, in version order."""
         rows = await conn.fetch(
@@ -277,7 +279,7 @@ class EventStore:
         return [_record(row) for row in rows]
 
     async def find_events(
-        self, conn: asyncpg.Connection | asyncpg.Pool, programme_id: uuid.UUID, event_ids: Sequence[uuid.UUID]
+        self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, event_ids: Sequence[uuid.UUID]
     ) -> list[RecordedEvent]:
         """The stored events of one programme among ``event_ids``."""
         rows = await conn.fetch(
@@ -288,7 +290,7 @@ class EventStore:
         return [_record(row) for row in rows]
 
     async def existing_records(
-        self, conn: asyncpg.Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_ids: Sequence[str]
+        self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_ids: Sequence[str]
     ) -> set[str]:
         """Which of ``stream_ids`` exist in the programme with their record not removed."""
         if not stream_ids:
@@ -301,9 +303,9 @@ class EventStore:
         )
         return {row["stream_id"] for row in rows}
 
-    async def read_all(self, after: Cursor, limit: int = 1000, conn: asyncpg.Connection | None = None) -> list[RecordedEvent]:
+    async def read_all(self, after: Cursor, limit: int = 1000, conn: Connection | None = None) -> list[RecordedEvent]:
         """The next events of the whole store in gap-free order (see the module docstring)."""
-        target: asyncpg.Connection | asyncpg.Pool = conn if conn is not None else self._pool
+        target: Connection | asyncpg.Pool = conn if conn is not None else self._pool
         rows = await target.fetch(_READ_ALL, str(after.tx_id), after.global_position, limit)
         return [_record(row) for row in rows]
 

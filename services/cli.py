@@ -78,8 +78,10 @@ def programme_create(name: str, admin_email: str) -> None:
 
     password = os.environ.get("PEOPLELINKS_ADMIN_PASSWORD")
     if password is None:
-        password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt(
-            "Admin password", hide_input=True, confirmation_prompt=True
+        password = (
+            sys.stdin.readline().rstrip("\n")
+            if not sys.stdin.isatty()
+            else click.prompt("Admin password", hide_input=True, confirmation_prompt=True)
         )
     if len(password) < 10:
         raise click.UsageError("the admin password must have at least 10 characters")

@@ -189,7 +189,9 @@ class Recorder:
         self, pool: asyncpg.Pool, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
     ) -> RecordOutcome | None:
         """The first answer again when every event id is stored with the same content."""
-        stored = {e.event_id: e for e in await self._store.find_events(pool, programme_id, [i.event_id for i in incoming])}
+        stored = {
+            e.event_id: e for e in await self._store.find_events(pool, programme_id, [i.event_id for i in incoming])
+        }
         if not stored:
             return None
         for item in incoming:
@@ -260,8 +262,7 @@ class Recorder:
         existing = await self._store.existing_records(pool, programme_id, wanted_streams)
         return References(
             contacts=frozenset(c for c in contacts if stream_id_of("contact", c) in existing) | created["contact"],
-            employers=frozenset(e for e in employers if stream_id_of("employer", e) in existing)
-            | created["employer"],
+            employers=frozenset(e for e in employers if stream_id_of("employer", e) in existing) | created["employer"],
             counselors=await counselors_among(pool, programme_id, counselors),
         )
 
@@ -271,7 +272,9 @@ def _join(prefix: str, field: str) -> str:
 
 
 def _new_event(item: IncomingEvent) -> NewEvent:
-    return NewEvent(event_id=item.event_id, type=type_name(item.event), data=encode_data(item.event), occurred_at=item.occurred_at)
+    return NewEvent(
+        event_id=item.event_id, type=type_name(item.event), data=encode_data(item.event), occurred_at=item.occurred_at
+    )
 
 
 def _same_content(stored: RecordedEvent, item: IncomingEvent) -> bool:
@@ -281,5 +284,3 @@ def _same_content(stored: RecordedEvent, item: IncomingEvent) -> bool:
         and stored.occurred_at == item.occurred_at
         and msgspec.json.decode(encode_data(item.event)) == stored.data
     )
-
-

@@ -25,7 +25,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def envelope(type_: str, data: dict[str, Any], *, occurred_at: str = "2026-03-02T10:00:00Z", event_id: str | None = None, **extra: Any) -> dict[str, Any]:
+def envelope(
+    type_: str,
+    data: dict[str, Any],
+    *,
+    occurred_at: str = "2026-03-02T10:00:00Z",
+    event_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """One event envelope as a client sends it."""
     body: dict[str, Any] = {"type": type_, "occurred_at": occurred_at, "data": data, **extra}
     if event_id is not None:
@@ -37,7 +44,12 @@ def enrolment(counselor_id: uuid.UUID | str, **data: Any) -> dict[str, Any]:
     """A participant_enrolled envelope."""
     return envelope(
         "participant_enrolled",
-        {"enrolled_on": "2026-03-01", "counselor_id": str(counselor_id), "profile": {"display_name": "Test Person"}, **data},
+        {
+            "enrolled_on": "2026-03-01",
+            "counselor_id": str(counselor_id),
+            "profile": {"display_name": "Test Person"},
+            **data,
+        },
         occurred_at="2026-03-01T09:00:00Z",
     )
 

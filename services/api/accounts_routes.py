@@ -56,10 +56,16 @@ class AuthFailed(Exception):
 class AccountsController(Controller):
     """``/v1/auth/login`` and ``/v1/users``."""
 
-    tags = ["accounts"]
+    tags = ("accounts",)
 
-    @post("/v1/auth/login", opt=public(), operation_id="login", summary="Exchange e-mail and password for a token",
-          status_code=200, security=[])
+    @post(
+        "/v1/auth/login",
+        opt=public(),
+        operation_id="login",
+        summary="Exchange e-mail and password for a token",
+        status_code=200,
+        security=[],
+    )
     async def login(
         self, data: JSONBody[LoginIn], pool: NamedDependency[asyncpg.Pool], settings: NamedDependency[Settings]
     ) -> TokenOut:
@@ -73,10 +79,19 @@ class AccountsController(Controller):
             role=account.role,
             ttl_seconds=settings.access_token_ttl_seconds,
         )
-        return TokenOut(access_token=token, token_type="bearer", expires_in=settings.access_token_ttl_seconds)
+        return TokenOut(
+            access_token=token,
+            token_type="bearer",  # noqa: S106 (the scheme's name, not a secret)
+            expires_in=settings.access_token_ttl_seconds,
+        )
 
-    @post("/v1/users", opt=roles("admin"), operation_id="createUser", summary="Add a user to your programme",
-          status_code=201)
+    @post(
+        "/v1/users",
+        opt=roles("admin"),
+        operation_id="createUser",
+        summary="Add a user to your programme",
+        status_code=201,
+    )
     async def create(
         self, data: JSONBody[UserIn], request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
     ) -> UserOut:

@@ -68,7 +68,9 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         openapi_config=OpenAPIConfig(
             title="PeopleLinks API",
             version="1.0.0",
-            description="Outcome tracking for reentry employment programmes. Vocabulary: events.md, reports.md, api.md.",
+            description=(
+                "Outcome tracking for reentry employment programmes. Vocabulary: events.md, reports.md, api.md."
+            ),
             path="/schema",
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}

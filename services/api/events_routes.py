@@ -110,7 +110,7 @@ def _decode_event(raw: bytes | msgspec.Raw, field: str, stream_id: str | None) -
 def _decode_body(body: bytes, stream_id: str | None, max_events: int) -> list[IncomingEvent]:
     """One envelope, or ``{"events": [...]}``; ``stream_id`` None means the cross-stream batch."""
     if not body.strip():
-        raise InvalidRequest("body", "the body is empty: send an event envelope or {\"events\": [...]}")
+        raise InvalidRequest("body", 'the body is empty: send an event envelope or {"events": [...]}')
     try:
         top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
     except msgspec.ValidationError:
@@ -121,7 +121,7 @@ def _decode_body(body: bytes, stream_id: str | None, max_events: int) -> list[In
         return [_decode_event(body, "", stream_id)]
     if set(top) != {"events"}:
         extra = sorted(set(top) - {"events"})
-        raise InvalidRequest(extra[0] if extra else "events", "expected {\"events\": [...]} and nothing else")
+        raise InvalidRequest(extra[0] if extra else "events", 'expected {"events": [...]} and nothing else')
     try:
         raws = msgspec.json.decode(top["events"], type=list[msgspec.Raw])
     except msgspec.ValidationError:
@@ -191,10 +191,14 @@ def _event_out(event: RecordedEvent, voided_by: uuid.UUID | None) -> EventOut:
 class EventsController(Controller):
     """``/v1/{participants|contacts|employers}/{id}/events`` and ``/v1/events:batch``."""
 
-    tags = ["events"]
+    tags = ("events",)
 
     async def _append(
-        self, kind: StreamKind, record_id: uuid.UUID, request: Request[Principal, Any, Any], recorder: Recorder,
+        self,
+        kind: StreamKind,
+        record_id: uuid.UUID,
+        request: Request[Principal, Any, Any],
+        recorder: Recorder,
         max_batch_events: int,
     ) -> AppendOut:
         principal = request.user
@@ -209,37 +213,68 @@ class EventsController(Controller):
         )
         return _out(outcome.results[0])
 
-    @post("/v1/participants/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordParticipantEvents",
-          summary="Record events of one participant", status_code=201)
+    @post(
+        "/v1/participants/{record_id:uuid}/events",
+        opt=roles(*RECORDERS),
+        operation_id="recordParticipantEvents",
+        summary="Record events of one participant",
+        status_code=201,
+    )
     async def record_participant(
-        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        self,
+        record_id: FromPath[uuid.UUID],
+        request: Request[Principal, Any, Any],
+        recorder: NamedDependency[Recorder],
         max_batch_events: NamedDependency[int],
         if_match: IfMatch = None,
     ) -> AppendOut:
         return await self._append("participant", record_id, request, recorder, max_batch_events)
 
-    @post("/v1/contacts/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordContactEvents",
-          summary="Record events of one contact", status_code=201)
+    @post(
+        "/v1/contacts/{record_id:uuid}/events",
+        opt=roles(*RECORDERS),
+        operation_id="recordContactEvents",
+        summary="Record events of one contact",
+        status_code=201,
+    )
     async def record_contact(
-        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        self,
+        record_id: FromPath[uuid.UUID],
+        request: Request[Principal, Any, Any],
+        recorder: NamedDependency[Recorder],
         max_batch_events: NamedDependency[int],
         if_match: IfMatch = None,
     ) -> AppendOut:
         return await self._append("contact", record_id, request, recorder, max_batch_events)
 
-    @post("/v1/employers/{record_id:uuid}/events", opt=roles(*RECORDERS), operation_id="recordEmployerEvents",
-          summary="Record events of one employer", status_code=201)
+    @post(
+        "/v1/employers/{record_id:uuid}/events",
+        opt=roles(*RECORDERS),
+        operation_id="recordEmployerEvents",
+        summary="Record events of one employer",
+        status_code=201,
+    )
     async def record_employer(
-        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        self,
+        record_id: FromPath[uuid.UUID],
+        request: Request[Principal, Any, Any],
+        recorder: NamedDependency[Recorder],
         max_batch_events: NamedDependency[int],
         if_match: IfMatch = None,
     ) -> AppendOut:
         return await self._append("employer", record_id, request, recorder, max_batch_events)
 
-    @post("/v1/events:batch", opt=roles(*RECORDERS), operation_id="recordBatch", status_code=201,
-          summary="Record up to 5,000 events across streams, all or nothing")
+    @post(
+        "/v1/events:batch",
+        opt=roles(*RECORDERS),
+        operation_id="recordBatch",
+        status_code=201,
+        summary="Record up to 5,000 events across streams, all or nothing",
+    )
     async def record_batch(
-        self, request: Request[Principal, Any, Any], recorder: NamedDependency[Recorder],
+        self,
+        request: Request[Principal, Any, Any],
+        recorder: NamedDependency[Recorder],
         max_batch_events: NamedDependency[int],
     ) -> BatchOut:
         principal = request.user
@@ -257,31 +292,41 @@ class EventsController(Controller):
         events = (await store.read_streams(store.pool, principal.programme_id, [stream_id]))[stream_id]
         if not events:
             raise NotFound()
-        voided_by = {
-            uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"
-        }
+        voided_by = {uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"}
         return StreamOut(
             stream_id=stream_id,
             version=events[-1].stream_version,
             events=[_event_out(e, voided_by.get(e.event_id)) for e in events],
         )
 
-    @get("/v1/participants/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
-         operation_id="readParticipantEvents", summary="A participant's stream, voided events marked")
+    @get(
+        "/v1/participants/{record_id:uuid}/events",
+        opt=roles("admin", "staff", "counselor"),
+        operation_id="readParticipantEvents",
+        summary="A participant's stream, voided events marked",
+    )
     async def read_participant(
         self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
     ) -> StreamOut:
         return await self._read("participant", record_id, request.user, store)
 
-    @get("/v1/contacts/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
-         operation_id="readContactEvents", summary="A contact's stream, voided events marked")
+    @get(
+        "/v1/contacts/{record_id:uuid}/events",
+        opt=roles("admin", "staff", "counselor"),
+        operation_id="readContactEvents",
+        summary="A contact's stream, voided events marked",
+    )
     async def read_contact(
         self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
     ) -> StreamOut:
         return await self._read("contact", record_id, request.user, store)
 
-    @get("/v1/employers/{record_id:uuid}/events", opt=roles("admin", "staff", "counselor"),
-         operation_id="readEmployerEvents", summary="An employer's stream, voided events marked")
+    @get(
+        "/v1/employers/{record_id:uuid}/events",
+        opt=roles("admin", "staff", "counselor"),
+        operation_id="readEmployerEvents",
+        summary="An employer's stream, voided events marked",
+    )
     async def read_employer(
         self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
     ) -> StreamOut:

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.exceptions.http_exceptions import ClientException, NotFoundException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from domain.rules import RuleViolation
 from infra.accounts import EmailTaken
@@ -71,7 +72,9 @@ def field_of_validation_error(error: msgspec.ValidationError, prefix: str = "") 
     return FieldError(field=path or "body", message=message)
 
 
-def problem(status: int, title: str, detail: str | None, request: Request[Any, Any, Any], errors: list[FieldError] | None = None) -> Response[Problem]:
+def problem(
+    status: int, title: str, detail: str | None, request: Request[Any, Any, Any], errors: list[FieldError] | None = None
+) -> Response[Problem]:
     """A problem details response."""
     return Response(
         Problem(
@@ -90,7 +93,9 @@ def problem(status: int, title: str, detail: str | None, request: Request[Any, A
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     match exc:
         case RuleViolation():
-            return problem(422, "The event breaks a recording rule", exc.message, request, [FieldError(exc.field, exc.message)])
+            return problem(
+                422, "The event breaks a recording rule", exc.message, request, [FieldError(exc.field, exc.message)]
+            )
         case InvalidRequest():
             title = "Request too large" if exc.status == 413 else "The request is not valid"
             return problem(exc.status, title, exc.message, request, [FieldError(exc.field, exc.message)])
@@ -104,11 +109,19 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
         case ConcurrencyConflict():
             return problem(409, "The stream has moved on", str(exc), request, [FieldError("If-Match", str(exc))])
         case EventIdReused():
-            return problem(409, "The event id is already used", exc.message, request, [FieldError(exc.field, exc.message)])
+            return problem(
+                409, "The event id is already used", exc.message, request, [FieldError(exc.field, exc.message)]
+            )
         case DuplicateEventId():
             return problem(409, "The event id is already used", "retry the request", request)
         case EmailTaken():
-            return problem(409, "The e-mail address is in use", "choose another e-mail address", request, [FieldError("email", "already in use")])
+            return problem(
+                409,
+                "The e-mail address is in use",
+                "choose another e-mail address",
+                request,
+                [FieldError("email", "already in use")],
+            )
         case NotFound() | NotFoundException():
             return problem(404, "Not found", None, request)
         case NotAuthorizedException():
@@ -132,10 +145,12 @@ def _litestar_errors(extra: Any) -> list[FieldError]:
     if isinstance(extra, list):
         for item in extra:
             if isinstance(item, dict):
-                errors.append(FieldError(str(item.get("key") or item.get("source") or "body"), str(item.get("message"))))
+                errors.append(
+                    FieldError(str(item.get("key") or item.get("source") or "body"), str(item.get("message")))
+                )
     return errors
 
 
-def exception_handlers() -> dict[type[Exception], Any]:
+def exception_handlers() -> ExceptionHandlersMap:
     """The handler table for the Litestar app."""
     return {Exception: _handle}

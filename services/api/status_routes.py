@@ -19,13 +19,17 @@ class Health(msgspec.Struct, frozen=True):
 class StatusController(Controller):
     """``/health`` and ``/v1/status``."""
 
-    tags = ["operations"]
+    tags = ("operations",)
 
     @get("/health", opt=public(), operation_id="health", summary="Liveness", security=[])
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/v1/status", opt=roles("admin", "staff"), operation_id="storeStatus",
-         summary="Event store head, size and the age of the oldest open transaction")
+    @get(
+        "/v1/status",
+        opt=roles("admin", "staff"),
+        operation_id="storeStatus",
+        summary="Event store head, size and the age of the oldest open transaction",
+    )
     async def status(self, store: NamedDependency[EventStore]) -> StoreStatus:
         return await store.status()
