@@ -279,7 +279,8 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
         case ev.ParticipantEnrolled():
             profile = event.profile
             return Participant(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 enrolled_on=event.enrolled_on,
@@ -291,10 +292,13 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
                 veteran=profile.veteran,
             )
         case ev.CounselorAssigned():
-            return CounselorAssignment(event_id=eid, position=pos, occurred_at=at, participant_id=pid, counselor_id=event.counselor_id)
+            return CounselorAssignment(
+                event_id=eid, position=pos, occurred_at=at, participant_id=pid, counselor_id=event.counselor_id
+            )
         case ev.OutreachSent():
             return Outreach(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 outreach_id=event.outreach_id,
@@ -305,11 +309,17 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.ResponseReceived():
             return Response(
-                event_id=eid, position=pos, occurred_at=at, participant_id=pid, outreach_id=event.outreach_id, outcome=event.outcome
+                event_id=eid,
+                position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                outreach_id=event.outreach_id,
+                outcome=event.outcome,
             )
         case ev.MeetingHeld():
             return Meeting(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 meeting_id=event.meeting_id,
@@ -319,7 +329,8 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.ReferralMade():
             return Referral(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 referral_id=event.referral_id,
@@ -329,7 +340,8 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.ApplicationSubmitted():
             return Application(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 application_id=event.application_id,
@@ -339,15 +351,26 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.InterviewHeld():
             return Interview(
-                event_id=eid, position=pos, occurred_at=at, participant_id=pid, application_id=event.application_id, round=event.round
+                event_id=eid,
+                position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                application_id=event.application_id,
+                round=event.round,
             )
         case ev.ApplicationClosed():
             return ApplicationClosure(
-                event_id=eid, position=pos, occurred_at=at, participant_id=pid, application_id=event.application_id, outcome=event.outcome
+                event_id=eid,
+                position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                application_id=event.application_id,
+                outcome=event.outcome,
             )
         case ev.Hired():
             return Hire(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -361,7 +384,8 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.EmploymentVerified():
             return Verification(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -370,7 +394,8 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.Promoted():
             return Promotion(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -379,7 +404,8 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.JobEnded():
             return JobEnd(
-                event_id=eid, position=pos,
+                event_id=eid,
+                position=pos,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -387,7 +413,14 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
                 reason=event.reason,
             )
         case ev.ParticipantExited():
-            return Exit(event_id=eid, position=pos, occurred_at=at, participant_id=pid, exited_on=event.exited_on, reason=event.reason)
+            return Exit(
+                event_id=eid,
+                position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                exited_on=event.exited_on,
+                reason=event.reason,
+            )
         case _:
             return None
 

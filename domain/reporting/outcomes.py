@@ -159,9 +159,7 @@ def _retention_status(first: Job, jobs: Mapping[uuid.UUID, Job], days: int, as_o
         if end.reason == "moved_to_better_job":
             latest_start = min(end.ended_on + BETTER_JOB_WINDOW, as_of)
             first_id = first.hire.job_id
-            if any(
-                job_id != first_id and start <= job.hire.start_date <= latest_start for job_id, job in jobs.items()
-            ):
+            if any(job_id != first_id and start <= job.hire.start_date <= latest_start for job_id, job in jobs.items()):
                 return "retained"
         return "lost"
     if (end is not None and end.ended_on >= milestone) or any(day >= milestone for day in first.verified_on):
@@ -196,8 +194,7 @@ def _employed_in_quarter_after(
     if last_day > as_of:
         return None
     return any(
-        job.hire.start_date <= last_day and (job.end is None or job.end.ended_on >= first_day)
-        for job in jobs.values()
+        job.hire.start_date <= last_day and (job.end is None or job.end.ended_on >= first_day) for job in jobs.values()
     )
 
 
@@ -211,6 +208,7 @@ def _profile_key(value: str | bool | None) -> str:
 
 def participant_outcome(
     bundle: ParticipantFacts,
+    *,
     enrolment: Participant,
     counselor_id: uuid.UUID,
     facts: Facts,
@@ -285,7 +283,11 @@ def participant_outcomes(facts: Facts, params: ReportParams) -> list[Participant
         counselor_id = counselor_as_of(bundle, enrolment, as_of)
         if params.counselor_id is not None and counselor_id != params.counselor_id:
             continue
-        outcomes.append(participant_outcome(bundle, enrolment, counselor_id, facts, params, as_of))
+        outcomes.append(
+            participant_outcome(
+                bundle, enrolment=enrolment, counselor_id=counselor_id, facts=facts, params=params, as_of=as_of
+            )
+        )
     return outcomes
 
 

@@ -102,7 +102,9 @@ def response_rates(facts: Facts, params: ReportParams, group_by: GroupBy | None 
     start = start_of_day(params.from_date, params.time_zone)
     end = min(start_of_day(params.to_date + ONE_DAY, params.time_zone), as_of.end)
     overall = ResponseTally()
-    groups: dict[str, ResponseTally] = {key: ResponseTally() for key in ENUM_GROUPS.get(group_by, ())} if group_by else {}
+    groups: dict[str, ResponseTally] = (
+        {key: ResponseTally() for key in ENUM_GROUPS.get(group_by, ())} if group_by else {}
+    )
     for bundle in facts.participants.values():
         enrolment = enrolment_as_of(bundle, as_of)
         if enrolment is None or (params.cohort is not None and enrolment.cohort != params.cohort):

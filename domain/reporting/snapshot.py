@@ -146,7 +146,7 @@ def first_job(jobs: Mapping[uuid.UUID, Job], as_of: AsOf) -> Job | None:
 
 
 def exit_as_of(bundle: ParticipantFacts, as_of: AsOf) -> Exit | None:
-    """The counted ``participant_exited`` with the latest ``exited_on`` on or before ``as_of`` (ties: higher position)."""
+    """The counted ``participant_exited`` with the latest ``exited_on`` by ``as_of`` (ties: the higher position)."""
     latest = None
     for exit_ in bundle.exits:
         if (

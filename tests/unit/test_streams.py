@@ -6,6 +6,7 @@ import functools
 import itertools
 import uuid
 from collections.abc import Callable
+from typing import get_args
 
 import pytest
 from hypothesis import given as for_all
@@ -170,7 +171,7 @@ def facts(state: StreamState) -> tuple[object, ...]:
     made = [
         (what, getattr(e.event, f"{what}_id"))
         for e in history
-        for what in ("outreach", "meeting", "referral", "application", "job")
+        for what in get_args(Made)
         if hasattr(e.event, f"{what}_id")
     ]
     return (
@@ -180,7 +181,7 @@ def facts(state: StreamState) -> tuple[object, ...]:
         state.exists,
         history,
         tuple(state.voided_by(e.event_id) for e in history),
-        tuple((state.creator(what, i), state.live(what, i)) for what, i in made),  # type: ignore[arg-type]
+        tuple((state.creator(what, i), state.live(what, i)) for what, i in made),
         state.exit,
     )
 
@@ -208,6 +209,33 @@ def test_evolving_an_older_state_again_leaves_the_newer_line_as_it_was() -> None
     assert facts(newer) == said_by_newer
     assert (branch.version, branch.is_voided(outreach.event_id), branch.exit is not None) == (3, False, True)
     assert (newer.exit, newer.is_voided(outreach.event_id)) == (None, True)
+
+
+def test_branch_from_an_older_state_does_not_inherit_the_newer_line_s_facts() -> None:
+    outreach = entry(outreach_sent(new_id()), on=day(1))
+    older = participant(outreach)
+    job_id = new_id()
+    newer_line = [
+        entry(hired(job_id), on=day(2)),
+        entry(exited(), on=day(3)),
+        entry(voided(outreach.event_id), on=day(4)),
+    ]
+    newer = functools.reduce(evolve, newer_line, older)
+
+    branch = functools.reduce(evolve, [entry(outreach_sent(new_id()), on=day(n)) for n in (2, 3, 4, 5)], older)
+
+    assert (branch.creator("job", job_id), branch.exit, branch.voided_by(outreach.event_id)) == (None, None, None)
+    assert branch.entry(newer_line[0].event_id) is None
+    assert (newer.creator("job", job_id), newer.exit, newer.voided_by(outreach.event_id)) == tuple(newer_line)
+
+
+def test_new_stream_evolved_twice_opens_only_the_branch_with_the_creation_event() -> None:
+    new_stream = initial_state("contact")
+
+    opened = evolve(new_stream, entry(contact_added()))
+    unopened = evolve(new_stream, entry(ContactUpdated(phone="555-0100")))
+
+    assert (opened.opened, opened.exists, unopened.opened, unopened.exists) == (True, True, False, False)
 
 
 def test_evolve_trusts_the_history_it_is_given() -> None:
