@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,17 +18,27 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from infra.db import create_app_pool
 from infra.event_store import EventStore
+from infra.queue import Waker
 from infra.settings import Settings
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.events_routes import EventsController
 from services.api.problems import exception_handlers, problem
+from services.api.reading_routes import ReadingController
 from services.api.security import BearerAuthentication, role_guard
 from services.api.status_routes import StatusController
 from services.recording import Recorder
 
 
-def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Litestar:
-    """The application; it opens its own pool on start-up unless one is given."""
+def create_app(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> Litestar:
+    """The application; it opens its own pool on start-up unless one is given.
+
+    ``clock`` replaces the wall clock of the append rules (for replaying a dated log).
+    """
     owns_pool = pool is None
     holder: dict[str, Any] = {}
 
@@ -35,10 +46,16 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         the_pool = pool if pool is not None else await create_app_pool(settings)
         store = EventStore(the_pool)
-        holder.update(pool=the_pool, store=store, recorder=Recorder(store))
+        waker = Waker(settings)
+        holder.update(
+            pool=the_pool,
+            store=store,
+            recorder=Recorder(store, after_commit=waker.wake, **({"clock": clock} if clock else {})),
+        )
         try:
             yield
         finally:
+            await waker.close()
             if owns_pool:
                 await the_pool.close()
 
@@ -50,7 +67,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     handlers = exception_handlers()
     handlers[AuthFailed] = _auth_failed
     return Litestar(
-        route_handlers=[AccountsController, EventsController, StatusController],
+        route_handlers=[AccountsController, EventsController, ReadingController, StatusController],
         lifespan=[lifespan],
         dependencies={
             "settings": Provide(lambda: settings, sync_to_thread=False),

@@ -1,0 +1,73 @@
+"""Waking the worker through arq on Redis: a hint only, never the record of anything.
+
+The job carries no data (no ids, no names): it only says "there is something
+to read". A lost wake-up, or Redis being down, delays projections until the
+worker's own sweep; it never loses an event, which PostgreSQL alone holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+from infra.settings import Settings
+
+ADVANCE_JOB = "advance_projections"
+_log = logging.getLogger("peoplelinks.queue")
+
+
+def redis_settings(settings: Settings, *, fail_fast: bool = True) -> RedisSettings:
+    """arq's connection settings; the API fails fast, since a wake-up is never worth waiting for."""
+    parsed = RedisSettings.from_dsn(settings.redis_url)
+    parsed.conn_timeout = 1
+    parsed.conn_retries = 0 if fail_fast else 2
+    return parsed
+
+
+def queue_name(settings: Settings) -> str:
+    """The arq queue of this deployment (or test run)."""
+    return f"{settings.redis_prefix}:queue"
+
+
+class Waker:
+    """Enqueues the deduplicated wake-up job after a commit; swallows and logs Redis failures."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._redis: ArqRedis | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> ArqRedis:
+        async with self._lock:
+            if self._redis is None:
+                self._redis = await create_pool(
+                    redis_settings(self._settings), default_queue_name=queue_name(self._settings)
+                )
+            return self._redis
+
+    async def wake(self, *_: Any) -> None:
+        """Ask a worker to advance the projections (at most one such job waits at a time)."""
+        try:
+            redis = await asyncio.wait_for(self._connection(), timeout=1.0)
+            await asyncio.wait_for(
+                redis.enqueue_job(ADVANCE_JOB, _job_id=f"{self._settings.redis_prefix}:advance"), timeout=0.5
+            )
+        except Exception as e:
+            _log.warning("could not wake the worker (%s); the periodic sweep will pick the events up", type(e).__name__)
+            await self._reset()
+
+    async def _reset(self) -> None:
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            try:
+                await redis.aclose()
+            except Exception:
+                _log.debug("closing a broken Redis connection failed")
+
+    async def close(self) -> None:
+        """Close the Redis connection."""
+        await self._reset()

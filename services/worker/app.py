@@ -1,0 +1,102 @@
+"""The worker's composition root: arq ``WorkerSettings`` with the projection tasks and the sweep.
+
+Redis only wakes the worker. Besides the wake-up job, the worker runs its own
+sweep loop that advances every projection each ``SWEEP_SECONDS`` straight from
+PostgreSQL, so a lost job or a Redis outage delays projections, never loses
+an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from arq.worker import Worker, func
+
+from infra.db import create_app_pool
+from infra.event_store import EventStore
+from infra.queue import ADVANCE_JOB, queue_name, redis_settings
+from infra.settings import Settings
+from projections.registry import PROJECTIONS
+from projections.runner import catch_up
+
+SWEEP_SECONDS = 1.0
+_log = logging.getLogger("peoplelinks.worker")
+
+
+async def advance_projections(ctx: dict[str, Any]) -> int:
+    """Advance every projection until it has read everything readable (idempotent)."""
+    store: EventStore = ctx["store"]
+    total = 0
+    for projection, table in PROJECTIONS.values():
+        total += await catch_up(store, projection, table=table)
+    return total
+
+
+async def _sweep_forever(ctx: dict[str, Any]) -> None:
+    while True:
+        try:
+            await advance_projections(ctx)
+        except Exception as e:
+            _log.warning("sweep failed: %s", type(e).__name__)
+        await asyncio.sleep(SWEEP_SECONDS)
+
+
+def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker``: the wake-up job and its resources."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["store"] = store
+
+    return {
+        "functions": [func(advance_projections, name=ADVANCE_JOB, max_tries=3)],
+        "on_startup": on_startup,
+        "redis_settings": redis_settings(settings, fail_fast=False),
+        "queue_name": queue_name(settings),
+        # The wake-up job keeps no result, so the next wake-up can be enqueued as soon as it ends.
+        "keep_result": 0,
+        "max_jobs": 4,
+        "poll_delay": 0.05,
+        "handle_signals": False,
+    }
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the sweep and the arq worker until ``stop`` is set (or the process is stopped).
+
+    When Redis goes away the arq worker fails; the sweep goes on, and the arq
+    worker is started again every few seconds until Redis answers.
+    """
+    stop = stop or asyncio.Event()
+    pool = await create_app_pool(settings, min_size=1, max_size=4)
+    ctx: dict[str, Any] = {"store": EventStore(pool)}
+    sweep = asyncio.create_task(_sweep_forever(ctx))
+    try:
+        while not stop.is_set():
+            worker = Worker(**worker_kwargs(settings, ctx["store"]))
+            running = asyncio.create_task(worker.async_run())
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping in done:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running
+                await worker.close()
+                break
+            stopping.cancel()
+            error = running.exception()
+            _log.warning(
+                "the arq worker stopped (%s); waking by sweep only, retrying Redis shortly",
+                type(error).__name__ if error else "no error",
+            )
+            with contextlib.suppress(Exception):
+                await worker.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=3.0)
+    finally:
+        sweep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweep
+        await pool.close()
