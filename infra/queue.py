@@ -36,10 +36,15 @@ def queue_name(settings: Settings) -> str:
 class Waker:
     """Enqueues the deduplicated wake-up job after a commit; swallows and logs Redis failures."""
 
+    # After a failure, appends stop trying Redis for this long: a counselor's
+    # request must not wait on a dead Redis, and the sweep covers the gap.
+    BACKOFF_SECONDS = 5.0
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._redis: ArqRedis | None = None
         self._lock = asyncio.Lock()
+        self._quiet_until = 0.0
 
     async def _connection(self) -> ArqRedis:
         async with self._lock:
@@ -51,6 +56,9 @@ class Waker:
 
     async def wake(self, *_: Any) -> None:
         """Ask a worker to advance the projections (at most one such job waits at a time)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._quiet_until:
+            return
         try:
             redis = await asyncio.wait_for(self._connection(), timeout=1.0)
             await asyncio.wait_for(
@@ -58,6 +66,7 @@ class Waker:
             )
         except Exception as e:
             _log.warning("could not wake the worker (%s); the periodic sweep will pick the events up", type(e).__name__)
+            self._quiet_until = loop.time() + self.BACKOFF_SECONDS
             await self._reset()
 
     async def _reset(self) -> None:

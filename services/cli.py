@@ -60,6 +60,75 @@ def api(host: str, port: int, workers: int) -> None:
     )
 
 
+@main.command()
+def worker() -> None:
+    """Run the worker: projections (woken through arq, and swept every second), scheduled jobs."""
+    import signal
+
+    from services.worker.app import run_worker
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        click.echo("worker running; Ctrl-C to stop", err=True)
+        await run_worker(Settings.from_env(), stop=stop)
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.argument("names", nargs=-1, metavar="[PROJECTION]...")
+@click.option("--batch-size", default=5000, show_default=True, help="Events read and applied per transaction.")
+def rebuild(names: tuple[str, ...], batch_size: int) -> None:
+    """Rebuild read models from position 0 beside the live ones, then swap them in.
+
+    With no PROJECTION named, every projection is rebuilt. The old tables keep
+    serving until the swap, which is one transaction.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from infra.db import connect_owner, create_app_pool
+    from infra.event_store import EventStore
+    from projections.rebuild import rebuild as rebuild_projection
+    from projections.registry import PROJECTIONS
+
+    unknown = sorted(set(names) - set(PROJECTIONS))
+    if unknown:
+        raise click.BadParameter(f"unknown projection(s) {unknown}; known: {sorted(PROJECTIONS)}", param_hint="NAMES")
+    chosen = list(names) or list(PROJECTIONS)
+    settings = Settings.from_env()
+
+    async def run() -> None:
+        owner = await connect_owner(settings)
+        pool = await create_app_pool(settings, min_size=1, max_size=2)
+        try:
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} events"),
+                TextColumn("{task.fields[rate]:,.0f} events/s"), TimeRemainingColumn(),
+            ) as bar:
+                for name in chosen:
+                    projection, table = PROJECTIONS[name]
+                    task = bar.add_task(name, total=None, rate=0.0)  # total known once counted
+                    started = asyncio.get_running_loop().time()
+
+                    def report(done: int, total: int, task: object = task, started: float = started) -> None:
+                        elapsed = max(asyncio.get_running_loop().time() - started, 1e-6)
+                        bar.update(task, completed=done, total=total, rate=done / elapsed)  # type: ignore[arg-type]
+
+                    applied, seconds = await rebuild_projection(
+                        owner, EventStore(pool), projection, live_table=table, app_role=settings.app_role,
+                        batch_size=batch_size, progress=report,
+                    )
+                    bar.console.print(f"{name}: {applied:,} events in {seconds:.1f} s, swapped in")
+        finally:
+            await pool.close()
+            await owner.close()
+
+    asyncio.run(run())
+
+
 @main.group()
 def programme() -> None:
     """Manage programmes (the tenants)."""

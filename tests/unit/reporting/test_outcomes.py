@@ -20,7 +20,7 @@ def figures(history: History, from_: str, to: str, as_of: str, **extra: object) 
     return report(history, from_, to, as_of, **extra).figures
 
 
-# --- the cohort of the report ------------------------------------------------------------------------------------------
+# --- the cohort of the report -----------------------------------------------------------------------------------------
 
 
 def test_cohort_is_enrolled_on_within_the_period_and_not_after_as_of() -> None:
@@ -251,17 +251,18 @@ def test_voided_verification_does_not_retain() -> None:
 @pytest.mark.parametrize(
     ("next_start", "as_of", "expected"),
     [
-        ("2025-02-24", "2025-12-31", "retained"),  # ended_on + 14
-        ("2025-02-25", "2025-12-31", "lost"),  # ended_on + 15
+        ("2025-02-08", "2025-12-31", "retained"),  # ended_on + 14
+        ("2025-02-09", "2025-12-31", "lost"),  # ended_on + 15
         ("2025-01-15", "2025-12-31", "retained"),  # before ended_on, after the first job's start
-        ("2025-02-20", "2025-02-19", "lost"),  # the next job has not started by as_of
+        ("2025-02-05", "2025-02-01", "lost"),  # the next job has not started by as_of
+        ("2025-02-05", "2025-02-05", "retained"),
     ],
 )
 def test_moved_to_better_job_is_retained_only_when_the_next_job_starts_within_14_days(
     next_start: str, as_of: str, expected: str
 ) -> None:
     history, participant, job = _one_job("2025-01-01")
-    history.end_job(participant, job, "2025-02-10", reason="moved_to_better_job")
+    history.end_job(participant, job, "2025-01-25", reason="moved_to_better_job")
     history.hire(participant, next_start, occurred_at=at("2025-01-10"))
 
     retention = figures(history, "2024-01-01", "2025-12-31", as_of).retention_30
@@ -271,8 +272,8 @@ def test_moved_to_better_job_is_retained_only_when_the_next_job_starts_within_14
 
 def test_other_end_reasons_before_the_milestone_are_lost_even_with_a_next_job() -> None:
     history, participant, job = _one_job("2025-01-01")
-    history.end_job(participant, job, "2025-02-10", reason="laid_off")
-    history.hire(participant, "2025-02-11")
+    history.end_job(participant, job, "2025-01-25", reason="laid_off")
+    history.hire(participant, "2025-01-26")
 
     assert figures(history, "2024-01-01", "2025-12-31", "2025-12-31").retention_30.lost == 1
 
@@ -292,7 +293,7 @@ def test_retention_by_source_splits_the_90_day_figure_by_first_hire_source() -> 
     assert (by_source["walk_in"].eligible, by_source["walk_in"].rate) == (0, None)
 
 
-# --- second job or promotion -------------------------------------------------------------------------------------------
+# --- second job or promotion ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,248 @@
+"""A private PostgreSQL cluster that a test may restart or crash, and the API served over real HTTP.
+
+The machine's shared PostgreSQL is never touched: the cluster here is made
+with ``initdb`` in a temporary directory, listens on a free port of
+127.0.0.1 and is removed afterwards, even when the test fails. The API runs
+under uvicorn in a thread of this process for the whole test, so that a
+test can show it recovering without being restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import uvicorn
+
+from infra.accounts import create_programme, create_user
+from infra.migrate import migrate
+from infra.settings import Settings
+from services.api.app import create_app
+from tests.support import Tenant
+
+PASSWORD = "correct horse battery"
+DATABASE = "peoplelinks"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_bindir() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` are: $PEOPLELINKS_PG_BINDIR, pg_config, Debian's layout, or PATH."""
+    candidates: list[str] = []
+    if os.environ.get("PEOPLELINKS_PG_BINDIR"):
+        candidates.append(os.environ["PEOPLELINKS_PG_BINDIR"])
+    if shutil.which("pg_config"):
+        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        if found.returncode == 0:
+            candidates.append(found.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(str(Path(initdb).resolve().parent))
+    for candidate in candidates:
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    return None
+
+
+class PrivateCluster:
+    """One throw-away PostgreSQL cluster, run as the ``postgres`` OS user when this process is root."""
+
+    def __init__(self, bindir: Path, root: Path, port: int, run_as: str | None) -> None:
+        self.bindir = bindir
+        self.root = root
+        self.port = port
+        self.run_as = run_as
+        self.data = root / "data"
+        self.sockets = root / "sockets"
+        self.log = root / "postgres.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _command(self, program: str, *args: str) -> list[str]:
+        command = [str(self.bindir / program), *args]
+        return ["runuser", "-u", self.run_as, "--", *command] if self.run_as else command
+
+    def _pg_ctl(self, action: str, *args: str) -> list[str]:
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
+        return self._command(
+            "pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-o", options, "-t", "60", *args
+        )
+
+    def _run(self, command: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False, timeout=120)
+        if check and done.returncode != 0:
+            raise RuntimeError(
+                f"{command} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{self.log_tail()}"
+            )
+        return done
+
+    async def _run_async(self, command: list[str]) -> None:
+        """Run a command without blocking the event loop, so that clients go on meanwhile."""
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=self.root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        output, _ = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"{command} failed ({process.returncode}):\n{output.decode()}\n{self.log_tail()}")
+
+    def create(self) -> None:
+        self.sockets.mkdir()
+        if self.run_as:
+            account = pwd.getpwnam(self.run_as)
+            for path in (self.root, self.sockets):
+                os.chown(path, account.pw_uid, account.pw_gid)
+        self._run(
+            self._command(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-locale",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            )
+        )
+        self._run(self._pg_ctl("start", "-w"))
+
+    async def restart_fast(self) -> None:
+        """A clean restart: sessions are terminated, in-flight transactions roll back."""
+        await self._run_async(self._pg_ctl("restart", "-m", "fast", "-w"))
+
+    async def crash(self) -> None:
+        """Stop as a crash would (no checkpoint, crash recovery on the next start)."""
+        await self._run_async(self._command("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w"))
+
+    async def start(self) -> None:
+        await self._run_async(self._pg_ctl("start", "-w"))
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def destroy(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(self._command("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w"), check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A PostgreSQL cluster of this test alone: restarting it disturbs no other test."""
+    bindir = _server_bindir()
+    if bindir is None:
+        pytest.skip("the PostgreSQL server binaries (initdb, pg_ctl) are not installed; set PEOPLELINKS_PG_BINDIR")
+    run_as = None
+    if os.geteuid() == 0:
+        try:
+            run_as = pwd.getpwnam("postgres").pw_name
+        except KeyError:
+            pytest.skip("running as root, and there is no postgres OS user for initdb to run as")
+    cluster = PrivateCluster(bindir, Path(tempfile.mkdtemp(prefix="pl-pg-")), _free_port(), run_as)
+    try:
+        cluster.create()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+class Served:
+    """The API served over HTTP against the private cluster, and what the test needs to drive it."""
+
+    def __init__(
+        self, base_url: str, cluster: PrivateCluster, database_url: str, tenant: Tenant, settings: Settings
+    ) -> None:
+        self.base_url = base_url
+        self.cluster = cluster
+        self.database_url = database_url
+        self.tenant = tenant
+        self.settings = settings
+
+
+async def _prepare_database(cluster: PrivateCluster) -> tuple[str, Tenant]:
+    admin = await asyncpg.connect(cluster.url())
+    try:
+        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(cluster.url(DATABASE))
+    try:
+        await migrate(conn)
+        email = f"admin-{uuid.uuid4().hex[:8]}@restart.example"
+        programme_id, admin_id = await create_programme(
+            conn, name="Restart", admin_email=email, admin_password=PASSWORD
+        )
+        counselor_email = f"counselor-{uuid.uuid4().hex[:8]}@restart.example"
+        counselor_id = await create_user(
+            conn, programme_id=programme_id, email=counselor_email, role="counselor", password=PASSWORD
+        )
+    finally:
+        await conn.close()
+    tenant = Tenant(
+        programme_id=programme_id,
+        admin_id=admin_id,
+        admin_email=email,
+        counselor_id=counselor_id,
+        counselor_email=counselor_email,
+        password=PASSWORD,
+    )
+    return cluster.url(DATABASE), tenant
+
+
+@pytest.fixture
+async def served_api(private_cluster: PrivateCluster) -> AsyncIterator[Served]:
+    """``create_app`` under uvicorn in a thread of its own, on a free port, for the whole test."""
+    database_url, tenant = await _prepare_database(private_cluster)
+    settings = Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-of-at-least-32-bytes!",
+        pool_min_size=2,
+        pool_max_size=10,
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="peoplelinks-api", daemon=True)
+    thread.start()
+    try:
+        started_by = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > started_by:
+                raise RuntimeError(f"the API did not start:\n{private_cluster.log_tail()}")
+            await asyncio.sleep(0.05)
+        yield Served(f"http://127.0.0.1:{port}", private_cluster, database_url, tenant, settings)
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 30)

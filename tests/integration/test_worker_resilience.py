@@ -1,0 +1,222 @@
+"""The worker under failure: killed with SIGKILL mid-work, and Redis gone for half a minute."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from infra.event_store import Cursor, EventStore, Metadata
+from infra.settings import Settings
+from projections import report_facts
+from projections.runner import projection_status
+from services.api.app import create_app
+from services.recording import Recorder
+from tests.generators import programme_log
+from tests.integration.test_projection_properties import _incoming, _rows
+from tests.support import Api, Tenant
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "PEOPLELINKS_REDIS_PREFIX": settings.redis_prefix,
+        "PEOPLELINKS_SECRET_KEY": settings.secret_key,
+    }
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "worker"],
+        cwd=ROOT,
+        env=_worker_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _wait_caught_up(pool: asyncpg.Pool, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        head, statuses = await projection_status(pool, [report_facts.NAME])
+        if all(s.lag == 0 and s.checkpoint == head for s in statuses):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"projections did not catch up: {await projection_status(pool, [report_facts.NAME])}")
+
+
+async def _from_scratch_equals_live(pool: asyncpg.Pool, owner: asyncpg.Connection, programme_id: uuid.UUID) -> None:
+    store = EventStore(pool)
+    await owner.execute("CREATE TABLE IF NOT EXISTS scratch_facts (LIKE report_facts INCLUDING ALL)")
+    await owner.execute("GRANT SELECT, INSERT, UPDATE ON scratch_facts TO peoplelinks_app")
+    cursor = Cursor()
+    async with pool.acquire() as conn, conn.transaction():
+        while batch := await store.read_all(cursor, limit=5000, conn=conn):
+            await report_facts.ReportFactsProjection().apply(conn, batch, "scratch_facts")
+            cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
+    live = await _rows(pool, report_facts.TABLE, programme_id)
+    assert live
+    assert live == await _rows(pool, "scratch_facts", programme_id)
+
+
+async def _append_logs(
+    pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant, programmes: int, seed: int
+) -> None:
+    recorder = Recorder(EventStore(pool))
+    rng = random.Random(seed)
+    counselor = str(tenant.counselor_id)
+    for _ in range(programmes):
+        log = programme_log(rng, [counselor], participants=20, actions=15)
+        for start in range(0, len(log), 500):
+            await recorder.record(
+                tenant.programme_id,
+                [_incoming(line) for line in log[start : start + 500]],
+                Metadata(programme_id=tenant.programme_id),
+            )
+
+
+async def test_a_worker_killed_mid_work_resumes_and_matches_a_clean_rebuild(
+    pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant, settings: Settings
+) -> None:
+    await _append_logs(pool, owner, tenant, programmes=12, seed=7)
+    worker = _start_worker(settings)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            applied = await pool.fetchval(
+                "SELECT events FROM projection_checkpoints WHERE name = $1", report_facts.NAME
+            )
+            if applied:
+                break
+            await asyncio.sleep(0.005)
+        worker.kill()  # SIGKILL: no clean-up, whatever it was doing
+        worker.wait()
+        await _append_logs(pool, owner, tenant, programmes=3, seed=8)
+    finally:
+        _stop(worker)
+    worker = _start_worker(settings)
+    try:
+        await _wait_caught_up(pool)
+    finally:
+        _stop(worker)
+    await _from_scratch_equals_live(pool, owner, tenant.programme_id)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+    """A Redis of this test's own, which the test may stop and start again."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+    port = _free_port()
+    processes = [_start_redis(binary, port)]
+    yield port, processes
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def _start_redis(binary: str, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise AssertionError("redis-server did not start")
+
+
+@pytest.fixture
+async def redis_settings(
+    settings: Settings, private_redis: tuple[int, list[subprocess.Popen[bytes]]]
+) -> AsyncIterator[Settings]:
+    port, _ = private_redis
+    yield Settings(
+        **{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "redis_url": f"redis://127.0.0.1:{port}/0"}
+    )
+
+
+async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once_it_is_back(
+    redis_settings: Settings,
+    private_redis: tuple[int, list[subprocess.Popen[bytes]]],
+    pool: asyncpg.Pool,
+    tenant: Tenant,
+) -> None:
+    outage = float(os.environ.get("PEOPLELINKS_TEST_REDIS_OUTAGE_SECONDS", "30"))
+    port, processes = private_redis
+    worker = _start_worker(redis_settings)
+    try:
+        async with AsyncTestClient(app=create_app(redis_settings), timeout=60) as client:
+            api = await Api.login(client, tenant.admin_email, tenant.password)
+            participant = await api.new_participant(tenant.counselor_id)
+            contact = await api.new_contact()
+            processes[0].kill()  # Redis gone
+            processes[0].wait()
+            statuses: list[int] = []
+            started = time.monotonic()
+            while time.monotonic() - started < outage:
+                body = {
+                    "type": "outreach_sent",
+                    "occurred_at": "2026-03-02T10:00:00Z",
+                    "data": {
+                        "outreach_id": str(uuid.uuid4()),
+                        "contact_id": contact,
+                        "channel": "email",
+                        "purpose": "introduction",
+                    },
+                }
+                statuses.append((await api.record("participant", participant, body)).status_code)
+                await asyncio.sleep(0.2)
+            assert statuses and all(s == 201 for s in statuses), statuses
+            binary = shutil.which("redis-server")
+            assert binary is not None
+            processes.append(_start_redis(binary, port))  # Redis back, empty
+            await _wait_caught_up(pool)
+            stream = (await api.get(f"/v1/participants/{participant}/events")).json()
+            assert stream["version"] == 1 + len(statuses)
+            rows = await pool.fetchval(
+                "SELECT count(*) FROM report_facts WHERE programme_id = $1 AND kind = 'Outreach'", tenant.programme_id
+            )
+            assert rows == len(statuses)
+            assert worker.poll() is None, "the worker died with Redis"
+    finally:
+        _stop(worker)
