@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
@@ -90,7 +91,25 @@ def problem(
     )
 
 
+# PostgreSQL unreachable, restarting, or the connection dropped: the same request
+# may simply be sent again (event ids make a retried append safe), so 503, not 500.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+    OSError,
+)
+
+
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        _log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
+        response = problem(503, "The database is unavailable", "retry the request", request)
+        response.headers["Retry-After"] = "1"
+        return response
     match exc:
         case RuleViolation():
             return problem(
