@@ -8,6 +8,11 @@ PGPORT="${PGPORT:-5432}"
 log() { printf '[services] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# --install-only: make sure the binaries are there (for `peoplelinks up`, which
+# runs its own embedded servers), without starting the system services.
+install_only=0
+[ "${1:-}" = "--install-only" ] && install_only=1
+
 pg_up() { pg_isready -q -h 127.0.0.1 -p "$PGPORT" 2>/dev/null; }
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
@@ -17,6 +22,13 @@ need_package() {
   log "installing $*"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
+
+if [ "$install_only" = 1 ]; then
+  command -v pg_ctlcluster >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    || need_package postgresql postgresql-contrib
+  command -v redis-server >/dev/null 2>&1 || need_package redis-server
+  exit 0
+fi
 
 if ! pg_up; then
   command -v pg_ctlcluster >/dev/null 2>&1 || need_package postgresql postgresql-contrib
