@@ -14,6 +14,7 @@ on the programme's time zone, which is a parameter of the report.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import uuid
 from collections.abc import Iterable
@@ -216,10 +217,61 @@ ParticipantRecord: TypeAlias = (
 FactRecord: TypeAlias = ParticipantRecord | Contact
 
 
+class OutreachTimes(msgspec.Struct, kw_only=True):
+    """When a participant's outreaches were sent, all of them and those with a response, kept sorted.
+
+    Ignores voids and dates: it answers "how many outreaches, and how many answered,
+    since an instant" by bisection for a participant all of whose records count,
+    instead of a pass over every outreach and response.
+    """
+
+    sent: list[dt.datetime] = msgspec.field(default_factory=list)
+    answered: list[dt.datetime] = msgspec.field(default_factory=list)
+    sent_at: dict[int, dt.datetime] = msgspec.field(default_factory=dict)
+    """``outreach_id.int`` → when it was sent."""
+    replied: set[int] = msgspec.field(default_factory=set)
+    """``outreach_id.int`` of outreaches with a response (whether or not that outreach is known yet)."""
+
+    def add_outreach(self, outreach: Outreach) -> None:
+        """Index one outreach."""
+        key = outreach.outreach_id.int
+        self.sent_at[key] = outreach.occurred_at
+        bisect.insort(self.sent, outreach.occurred_at)
+        if key in self.replied:
+            bisect.insort(self.answered, outreach.occurred_at)
+
+    def add_response(self, response: Response) -> None:
+        """Index one response (rows may be loaded before the outreach they answer)."""
+        key = response.outreach_id.int
+        if key in self.replied:
+            return
+        self.replied.add(key)
+        sent_at = self.sent_at.get(key)
+        if sent_at is not None:
+            bisect.insort(self.answered, sent_at)
+
+    def count_since(self, start: dt.datetime) -> tuple[int, int]:
+        """(outreaches sent at or after ``start``, how many of them have a response)."""
+        return (
+            len(self.sent) - bisect.bisect_left(self.sent, start),
+            len(self.answered) - bisect.bisect_left(self.answered, start),
+        )
+
+
 class ParticipantFacts(msgspec.Struct, kw_only=True):
-    """Every record of one participant, by kind, in the order they were added."""
+    """Every record of one participant, by kind, in the order they were added.
+
+    ``highest_position``, ``latest_occurred_at`` and ``voided`` summarise the records so
+    a report can see at once that all of them count (the usual case) and skip checking
+    each one; ``outreach_times`` then counts outreaches without reading them.
+    """
 
     participant_id: uuid.UUID
+    highest_position: int = 0
+    latest_occurred_at: dt.datetime | None = None
+    voided: int = 0
+    """How many of the records carry a void."""
+    outreach_times: OutreachTimes = msgspec.field(default_factory=OutreachTimes)
     enrolment: Participant | None = None
     counselor_assignments: list[CounselorAssignment] = msgspec.field(default_factory=list)
     outreaches: list[Outreach] = msgspec.field(default_factory=list)
@@ -243,7 +295,7 @@ class Facts(msgspec.Struct, kw_only=True):
     contacts: dict[uuid.UUID, Contact] = msgspec.field(default_factory=dict)
     by_event_id: dict[uuid.UUID, FactRecord] = msgspec.field(default_factory=dict)
     last_position: int = 0
-    """The highest ``position`` of any record or void added."""
+    """The highest ``position`` or ``voided_position`` of any record (what its rows alone can tell)."""
 
 
 def _utc(instant: dt.datetime) -> dt.datetime:
@@ -442,6 +494,11 @@ def add_record(facts: Facts, record: FactRecord) -> None:
             facts.contacts[record.contact_id] = record
         return
     bundle = _bundle(facts, record.participant_id)
+    bundle.highest_position = max(bundle.highest_position, record.position)
+    if bundle.latest_occurred_at is None or record.occurred_at > bundle.latest_occurred_at:
+        bundle.latest_occurred_at = record.occurred_at
+    if record.voided_at is not None:
+        bundle.voided += 1
     match record:
         case Participant():
             # The stream's creation event is its first; anything later naming itself an enrolment is ignored.
@@ -451,8 +508,10 @@ def add_record(facts: Facts, record: FactRecord) -> None:
             bundle.counselor_assignments.append(record)
         case Outreach():
             bundle.outreaches.append(record)
+            bundle.outreach_times.add_outreach(record)
         case Response():
             bundle.responses.append(record)
+            bundle.outreach_times.add_response(record)
         case Meeting():
             bundle.meetings.append(record)
         case Referral():
@@ -477,19 +536,20 @@ def add_record(facts: Facts, record: FactRecord) -> None:
 
 def mark_void(facts: Facts, void: Void) -> FactRecord | None:
     """Mark the record a void names; returns it, or ``None`` when reports keep no record of that event."""
-    facts.last_position = max(facts.last_position, void.voided_position)
     record = facts.by_event_id.get(void.voided_event_id)
     if record is None or record.voided_at is not None:
         return None
+    facts.last_position = max(facts.last_position, void.voided_position)
     record.voided_at = void.voided_at
     record.voided_position = void.voided_position
+    if not isinstance(record, Contact):
+        facts.participants[record.participant_id].voided += 1
     return record
 
 
 def apply(facts: Facts, envelope: EventEnvelope) -> FactRecord | None:
     """Fold one event into ``facts``; returns the record it added or marked void (the row to write), if any."""
     fact = fact_from_event(envelope)
-    facts.last_position = max(facts.last_position, envelope.global_position)
     if fact is None:
         return None
     if isinstance(fact, Void):

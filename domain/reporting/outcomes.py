@@ -21,11 +21,12 @@ from domain.reporting.scope import AsOf, ReportParams, start_of_day
 from domain.reporting.snapshot import (
     Job,
     counselor_as_of,
+    counted_outreaches,
+    counted_responses,
     enrolment_as_of,
     exit_as_of,
     first_job,
     jobs_as_of,
-    outreach_answers,
     people_links,
 )
 
@@ -198,6 +199,18 @@ def _employed_in_quarter_after(
     )
 
 
+def _outreach_since(bundle: ParticipantFacts, start: dt.datetime, as_of: AsOf) -> tuple[int, int]:
+    """(counted outreaches sent from ``start`` to the end of ``as_of``, how many of them were answered by then)."""
+    if as_of.counts_all(bundle):
+        return bundle.outreach_times.count_since(start)
+    outreaches = counted_outreaches(bundle, as_of)
+    if not outreaches:
+        return 0, 0
+    in_range = {outreach.outreach_id.int for outreach in outreaches if outreach.occurred_at >= start}
+    replied = {response.outreach_id.int for response in counted_responses(bundle, as_of)}
+    return len(in_range), len(in_range & replied)
+
+
 def _profile_key(value: str | bool | None) -> str:
     if value is None:
         return UNKNOWN
@@ -220,11 +233,7 @@ def participant_outcome(
     jobs = jobs_as_of(bundle, as_of)
     first = first_job(jobs, as_of)
     outreach_from = start_of_day(params.from_date, params.time_zone)
-    sent = answered = 0
-    for answer in outreach_answers(bundle, as_of).values():
-        if answer.outreach.occurred_at >= outreach_from:
-            sent += 1
-            answered += answer.first_response_at is not None
+    sent, answered = _outreach_since(bundle, outreach_from, as_of)
     exit_ = exit_as_of(bundle, as_of)
     q2 = q4 = None
     if exit_ is not None and exit_.reason != "reincarcerated":

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Final, Literal, TypeAlias, get_args
 
 import msgspec
 
 from domain import events as ev
-from domain.reporting.facts import Facts
+from domain.reporting.facts import Facts, Outreach, Participant
 from domain.reporting.measures import median, ratio
 from domain.reporting.scope import ONE_DAY, AsOf, ReportParams, start_of_day
 from domain.reporting.snapshot import (
-    OutreachAnswer,
+    OutreachReplies,
     attempt_numbers,
     counselor_as_of,
     enrolment_as_of,
-    outreach_answers,
+    outreach_replies,
 )
 
 GroupBy: TypeAlias = Literal["channel", "purpose", "attempt", "counselor", "cohort", "week"]
@@ -53,33 +53,35 @@ class ResponseRates(msgspec.Struct, kw_only=True):
 class ResponseTally:
     """Accumulates outreaches into a row."""
 
-    __slots__ = ("answered", "days_to_response", "positive", "sent")
+    __slots__ = ("days_to_response", "positive", "sent")
 
     def __init__(self) -> None:
         self.sent = 0
-        self.answered = 0
         self.positive = 0
         self.days_to_response: list[float] = []
 
-    def add(self, answer: OutreachAnswer) -> None:
-        """Count one outreach."""
-        self.sent += 1
-        if answer.first_response_at is not None:
-            self.answered += 1
-            seconds = (answer.first_response_at - answer.outreach.occurred_at).total_seconds()
-            self.days_to_response.append(seconds / SECONDS_PER_DAY)
-        if answer.positive:
-            self.positive += 1
+    def add(self, outreaches: Sequence[Outreach], replies: OutreachReplies) -> None:
+        """Count some outreaches of one participant."""
+        self.sent += len(outreaches)
+        first_reply_at = replies.first_reply_at
+        days = self.days_to_response
+        for outreach in outreaches:
+            replied_at = first_reply_at.get(outreach.outreach_id.int)
+            if replied_at is not None:
+                days.append((replied_at - outreach.occurred_at).total_seconds() / SECONDS_PER_DAY)
+        if replies.positive:
+            self.positive += len(replies.positive.intersection([outreach.outreach_id.int for outreach in outreaches]))
 
     def row(self) -> ResponseRateRow:
         """The row of what was counted."""
+        answered = len(self.days_to_response)
         return ResponseRateRow(
             sent=self.sent,
-            answered=self.answered,
-            response_rate=ratio(self.answered, self.sent),
+            answered=answered,
+            response_rate=ratio(answered, self.sent),
             positive_rate=ratio(self.positive, self.sent),
             median_days_to_response=median(self.days_to_response),
-            ratio_out_per_reply=ratio(self.sent, self.answered),
+            ratio_out_per_reply=ratio(self.sent, answered),
             positive=self.positive,
         )
 
@@ -96,15 +98,37 @@ def _sort_key(group_by: GroupBy) -> Callable[[str], tuple[int, str]]:
     return lambda key: (0, key)
 
 
+def _group_keys(
+    group_by: GroupBy,
+    outreaches: Sequence[Outreach],
+    replies: OutreachReplies,
+    enrolment: Participant,
+    counselor: uuid.UUID | None,
+    as_of: AsOf,
+) -> list[str]:
+    match group_by:
+        case "channel":
+            return [outreach.channel for outreach in outreaches]
+        case "purpose":
+            return [outreach.purpose for outreach in outreaches]
+        case "attempt":
+            attempts = attempt_numbers(replies.outreaches)
+            return [str(attempts[outreach.outreach_id.int]) for outreach in outreaches]
+        case "counselor":
+            return [str(counselor)] * len(outreaches)
+        case "cohort":
+            return [enrolment.cohort or UNKNOWN] * len(outreaches)
+        case "week":
+            return [iso_week(as_of.local_date(outreach.occurred_at)) for outreach in outreaches]
+
+
 def response_rates(facts: Facts, params: ReportParams, group_by: GroupBy | None = None) -> ResponseRates:
     """Outreaches dated in [from, to] (and by ``as_of``), answered when a counted response came by ``as_of``."""
     as_of = AsOf(params)
     start = start_of_day(params.from_date, params.time_zone)
-    end = min(start_of_day(params.to_date + ONE_DAY, params.time_zone), as_of.end)
+    end = start_of_day(params.to_date + ONE_DAY, params.time_zone)
     overall = ResponseTally()
-    groups: dict[str, ResponseTally] = (
-        {key: ResponseTally() for key in ENUM_GROUPS.get(group_by, ())} if group_by else {}
-    )
+    tallies = {key: ResponseTally() for key in ENUM_GROUPS.get(group_by, ())} if group_by else {}
     for bundle in facts.participants.values():
         enrolment = enrolment_as_of(bundle, as_of)
         if enrolment is None or (params.cohort is not None and enrolment.cohort != params.cohort):
@@ -114,36 +138,25 @@ def response_rates(facts: Facts, params: ReportParams, group_by: GroupBy | None 
             counselor = counselor_as_of(bundle, enrolment, as_of)
             if params.counselor_id is not None and counselor != params.counselor_id:
                 continue
-        answers = outreach_answers(bundle, as_of)
-        in_period = [answer for answer in answers.values() if start <= answer.outreach.occurred_at < end]
+        replies = outreach_replies(bundle, as_of)
+        in_period = [outreach for outreach in replies.outreaches if start <= outreach.occurred_at < end]
         if not in_period:
             continue
-        keys: Iterable[str]
-        match group_by:
-            case None:
-                keys = ()
-            case "channel":
-                keys = [answer.outreach.channel for answer in in_period]
-            case "purpose":
-                keys = [answer.outreach.purpose for answer in in_period]
-            case "attempt":
-                attempts = attempt_numbers(answers)
-                keys = [str(attempts[answer.outreach.outreach_id]) for answer in in_period]
-            case "counselor":
-                keys = [str(counselor)] * len(in_period)
-            case "cohort":
-                keys = [enrolment.cohort or UNKNOWN] * len(in_period)
-            case "week":
-                keys = [iso_week(as_of.local_date(answer.outreach.occurred_at)) for answer in in_period]
-        for answer in in_period:
-            overall.add(answer)
-        for answer, key in zip(in_period, keys, strict=False):
-            tally = groups.get(key)
+        overall.add(in_period, replies)
+        if group_by is None:
+            continue
+        by_key: dict[str, list[Outreach]] = {}
+        for key, outreach in zip(
+            _group_keys(group_by, in_period, replies, enrolment, counselor, as_of), in_period, strict=True
+        ):
+            by_key.setdefault(key, []).append(outreach)
+        for key, outreaches in by_key.items():
+            tally = tallies.get(key)
             if tally is None:
-                tally = groups[key] = ResponseTally()
-            tally.add(answer)
+                tally = tallies[key] = ResponseTally()
+            tally.add(outreaches, replies)
     if group_by is not None and group_by not in ENUM_GROUPS:
-        groups = {key: groups[key] for key in sorted(groups, key=_sort_key(group_by))}
+        tallies = {key: tallies[key] for key in sorted(tallies, key=_sort_key(group_by))}
     return ResponseRates(
-        group_by=group_by, overall=overall.row(), groups={key: tally.row() for key, tally in groups.items()}
+        group_by=group_by, overall=overall.row(), groups={key: tally.row() for key, tally in tallies.items()}
     )

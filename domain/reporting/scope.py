@@ -12,10 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
+from collections.abc import Sequence
+from typing import TypeVar
 
 import msgspec
 
-from domain.reporting.facts import Record
+from domain.reporting.facts import ParticipantFacts, Record
+
+R = TypeVar("R", bound=Record)
 
 ONE_DAY = dt.timedelta(days=1)
 
@@ -63,6 +67,26 @@ class AsOf:
             return True
         voided_position = record.voided_position
         return voided_position is not None and voided_position > self.position
+
+    def counts_all(self, bundle: ParticipantFacts) -> bool:
+        """Whether every record of a participant counts (nothing voided, nothing after the report)."""
+        latest = bundle.latest_occurred_at
+        return bundle.voided == 0 and bundle.highest_position <= self.position and (latest is None or latest < self.end)
+
+    def counted(self, records: Sequence[R]) -> list[R]:
+        """The records that count (one comprehension: this runs over every outreach of a report)."""
+        end, position = self.end, self.position
+        return [
+            record
+            for record in records
+            if record.position <= position
+            and record.occurred_at < end
+            and (
+                record.voided_at is None
+                or record.voided_at >= end
+                or (record.voided_position is not None and record.voided_position > position)
+            )
+        ]
 
     def local_date(self, instant: dt.datetime) -> dt.date:
         """The calendar date of an instant in the programme's time zone."""

@@ -1,15 +1,16 @@
-"""What one participant's facts amount to as of a report: enrolment, counselor, outreach answers, jobs, exit.
+"""What one participant's facts amount to as of a report: enrolment, counselor, outreach replies, jobs, exit.
 
-Each function reads one participant's records once. What a voided or not-yet-happened
-event created does not exist, so events about it and references to it are dropped
-here, in one place, for every figure.
+Each function reads one participant's records once, and skips checking each record
+when all of them count (``AsOf.counts_all``). What a voided or not-yet-happened event
+created does not exist, so events about it and references to it are dropped here, in
+one place, for every figure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -21,17 +22,24 @@ from domain.reporting.facts import (
     Outreach,
     Participant,
     ParticipantFacts,
+    Response,
 )
 from domain.reporting.scope import AsOf
 
 
-class OutreachAnswer(msgspec.Struct, kw_only=True, gc=False):
-    """An outreach that exists as of the report, with the earliest of its counted responses."""
+class OutreachReplies(msgspec.Struct, kw_only=True, gc=False):
+    """A participant's counted outreaches with what their counted responses say, keyed by ``outreach_id.int``.
 
-    outreach: Outreach
-    first_response_at: dt.datetime | None = None
-    positive: bool = False
-    """Whether any counted response was positive (not only the earliest)."""
+    Keys are the ids' integers because hashing an int is much cheaper than hashing a
+    ``uuid.UUID``, and a dashboard looks up every outreach. A response to an outreach
+    that does not count keys an outreach nobody looks up, so it needs no filtering.
+    """
+
+    outreaches: Sequence[Outreach]
+    first_reply_at: dict[int, dt.datetime]
+    """Earliest counted response of each answered outreach."""
+    positive: set[int]
+    """Outreaches with any counted positive response."""
 
 
 class Job(msgspec.Struct, kw_only=True, gc=False):
@@ -63,41 +71,53 @@ def counselor_as_of(bundle: ParticipantFacts, enrolment: Participant, as_of: AsO
     return enrolment.counselor_id if latest is None else latest.counselor_id
 
 
-def outreach_answers(bundle: ParticipantFacts, as_of: AsOf) -> dict[uuid.UUID, OutreachAnswer]:
-    """Every counted outreach by ``outreach_id``, with its counted responses folded in."""
-    answers: dict[uuid.UUID, OutreachAnswer] = {}
-    for outreach in bundle.outreaches:
-        if as_of.counts(outreach):
-            known = answers.get(outreach.outreach_id)
-            if known is None or outreach.position < known.outreach.position:
-                answers[outreach.outreach_id] = OutreachAnswer(outreach=outreach)
-    if not answers:
-        return answers
-    for response in bundle.responses:
-        answer = answers.get(response.outreach_id)
-        if answer is None or not as_of.counts(response):
-            continue
-        if answer.first_response_at is None or response.occurred_at < answer.first_response_at:
-            answer.first_response_at = response.occurred_at
-        if response.outcome == "positive":
-            answer.positive = True
-    return answers
+def counted_outreaches(bundle: ParticipantFacts, as_of: AsOf) -> Sequence[Outreach]:
+    """The participant's outreaches that count as of the report."""
+    return bundle.outreaches if as_of.counts_all(bundle) else as_of.counted(bundle.outreaches)
 
 
-def attempt_numbers(answers: Mapping[uuid.UUID, OutreachAnswer]) -> dict[uuid.UUID, int]:
-    """Attempt number of each outreach: 1 without a (still existing) ``follow_up_of``, else 1 + its parent's."""
-    attempts: dict[uuid.UUID, int] = {}
-    for outreach_id in answers:
-        if outreach_id in attempts:
+def counted_responses(bundle: ParticipantFacts, as_of: AsOf) -> Sequence[Response]:
+    """The participant's responses that count as of the report (whether their outreach does is not checked)."""
+    return bundle.responses if as_of.counts_all(bundle) else as_of.counted(bundle.responses)
+
+
+def _occurred_at(record: Response) -> dt.datetime:
+    return record.occurred_at
+
+
+def outreach_replies(bundle: ParticipantFacts, as_of: AsOf) -> OutreachReplies:
+    """Every counted outreach, with the earliest and any positive counted response of each."""
+    outreaches = counted_outreaches(bundle, as_of)
+    if not outreaches:
+        return OutreachReplies(outreaches=outreaches, first_reply_at={}, positive=set())
+    responses = counted_responses(bundle, as_of)
+    # Latest first, so the earliest response of an outreach is the one left in the dict.
+    latest_first = sorted(responses, key=_occurred_at, reverse=True)
+    return OutreachReplies(
+        outreaches=outreaches,
+        first_reply_at={response.outreach_id.int: response.occurred_at for response in latest_first},
+        positive={response.outreach_id.int for response in responses if response.outcome == "positive"},
+    )
+
+
+def attempt_numbers(outreaches: Sequence[Outreach]) -> dict[int, int]:
+    """Attempt number of each outreach (by ``outreach_id.int``): 1 + its parent's, 1 without an existing parent."""
+    parent_of = {
+        outreach.outreach_id.int: None if outreach.follow_up_of is None else outreach.follow_up_of.int
+        for outreach in outreaches
+    }
+    attempts: dict[int, int] = {}
+    for key, first_parent in parent_of.items():
+        if key in attempts:
             continue
-        chain = [outreach_id]
-        seen = {outreach_id}
-        parent = answers[outreach_id].outreach.follow_up_of
-        while parent is not None and parent in answers and parent not in attempts and parent not in seen:
+        chain = [key]
+        seen = {key}
+        parent = first_parent
+        while parent is not None and parent in parent_of and parent not in attempts and parent not in seen:
             chain.append(parent)
             seen.add(parent)
-            parent = answers[parent].outreach.follow_up_of
-        # A parent that does not exist (or a loop, which the append rules make impossible) starts a new thread.
+            parent = parent_of[parent]
+        # A parent that does not count (or a loop, which the append rules make impossible) starts a new thread.
         number = attempts[parent] if parent is not None and parent in attempts else 0
         for member in reversed(chain):
             number += 1
@@ -106,29 +126,33 @@ def attempt_numbers(answers: Mapping[uuid.UUID, OutreachAnswer]) -> dict[uuid.UU
 
 
 def jobs_as_of(bundle: ParticipantFacts, as_of: AsOf) -> dict[uuid.UUID, Job]:
-    """Every counted hire by ``job_id``, with its counted end, verifications and promotions dated by ``as_of``."""
-    jobs: dict[uuid.UUID, Job] = {}
-    for hire in bundle.hires:
-        if as_of.counts(hire):
-            known = jobs.get(hire.job_id)
-            if known is None or hire.position < known.hire.position:
-                jobs[hire.job_id] = Job(hire=hire)
+    """Every counted hire by ``job_id``, with its counted end, verifications and promotions dated by ``as_of``.
+
+    Job ids are unique within a participant's stream (the append rules refuse a reused id,
+    even a voided one's), so the only question about an event of a job is whether the
+    job exists as of the report.
+    """
+    if not bundle.hires:
+        return {}
+    all_count = as_of.counts_all(bundle)
+    hires = bundle.hires if all_count else as_of.counted(bundle.hires)
+    jobs = {hire.job_id: Job(hire=hire) for hire in hires}
     if not jobs:
         return jobs
     day = as_of.date
-    for job_end in bundle.job_ends:
+    for job_end in bundle.job_ends if all_count else as_of.counted(bundle.job_ends):
         job = jobs.get(job_end.job_id)
-        if job is None or job_end.ended_on > day or not as_of.counts(job_end):
+        if job is None or job_end.ended_on > day:
             continue
         if job.end is None or (job_end.ended_on, job_end.position) < (job.end.ended_on, job.end.position):
             job.end = job_end
-    for verification in bundle.verifications:
+    for verification in bundle.verifications if all_count else as_of.counted(bundle.verifications):
         job = jobs.get(verification.job_id)
-        if job is not None and verification.verified_on <= day and as_of.counts(verification):
+        if job is not None and verification.verified_on <= day:
             job.verified_on.append(verification.verified_on)
-    for promotion in bundle.promotions:
+    for promotion in bundle.promotions if all_count else as_of.counted(bundle.promotions):
         job = jobs.get(promotion.job_id)
-        if job is not None and promotion.promoted_on <= day and as_of.counts(promotion):
+        if job is not None and promotion.promoted_on <= day:
             job.promoted_on.append(promotion.promoted_on)
     return jobs
 

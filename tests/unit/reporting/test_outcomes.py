@@ -7,6 +7,8 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.reporting.outcomes import OutcomeFigures, OutcomeReport, outcome_report
 from tests.unit.reporting.history import OTHER_COUNSELOR, History, at, params
@@ -595,3 +597,37 @@ def test_report_depends_only_on_the_facts_and_parameters() -> None:
 
     assert outcome_report(facts, report_params) == outcome_report(facts, report_params)
     assert outcome_report(facts, report_params) == outcome_report(history.facts(), report_params)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sends=st.lists(st.tuples(st.integers(0, 70), st.none() | st.integers(0, 20)), max_size=12),
+    variant=st.sampled_from(["plain", "unrelated void", "later event"]),
+    as_of=st.sampled_from([dt.date(2025, 2, 28), dt.date(2025, 12, 31)]),
+)
+def test_outreach_figures_equal_a_direct_count_whatever_else_the_participant_has(
+    sends: list[tuple[int, int | None]], variant: str, as_of: dt.date
+) -> None:
+    """Whether every record counts (read from the participant's outreach index) or not (read one by one)."""
+    history = History()
+    # Enrolled on the first day of the report, recorded earlier, so that outreach before ``from`` can exist.
+    participant = history.enrol("2025-01-15", occurred_at=at("2025-01-02"))
+    first_day, from_ = dt.date(2025, 1, 5), dt.date(2025, 1, 15)
+    for offset, reply_after in sends:
+        sent_at = dt.datetime.combine(first_day + dt.timedelta(days=offset), dt.time(15), dt.UTC)
+        outreach = history.outreach(participant, sent_at)
+        if reply_after is not None:
+            history.respond(participant, outreach, sent_at + dt.timedelta(days=reply_after))
+    if variant == "unrelated void":
+        history.void_in(participant, history.assign(participant, OTHER_COUNSELOR, at("2025-01-03")), at("2025-01-04"))
+    elif variant == "later event":
+        history.outreach(participant, at("2026-03-10"))
+    in_range = [(offset, reply) for offset, reply in sends if from_ <= first_day + dt.timedelta(days=offset) <= as_of]
+    answered = [
+        offset for offset, reply in in_range if reply is not None and first_day + dt.timedelta(offset + reply) <= as_of
+    ]
+
+    result = figures(history, from_.isoformat(), "2025-12-31", as_of.isoformat())
+
+    assert result.outreach_per_participant == len(in_range)
+    assert result.response_rate == (len(answered) / len(in_range) if in_range else None)
