@@ -8,6 +8,7 @@ programme's rows and compute with the pure functions of ``domain.reporting``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Final
@@ -41,6 +42,8 @@ _KINDS: Final[dict[str, type[f.Record]]] = {
         f.Promotion,
         f.JobEnd,
         f.Exit,
+        f.RelationshipNoted,
+        f.ContactEmployer,
     )
 }
 _DECODERS: Final = {name: msgspec.json.Decoder(cls) for name, cls in _KINDS.items()}
@@ -84,23 +87,67 @@ class ReportFactsProjection:
         if voids:
             # An event is voided once (the append rules see to it), so this is idempotent.
             await conn.executemany(
-                f"""UPDATE {table} SET voided_at = $3, voided_position = $4
-                    WHERE programme_id = $1 AND event_id = $2""",
+                f"""UPDATE {table} SET voided_at = $3, voided_position = $4, changed = nextval('report_facts_changes')
+                    WHERE programme_id = $1 AND event_id = $2 AND voided_at IS NULL""",
                 voids,
             )
 
 
+_SELECT = "SELECT kind, record::text AS record, voided_at, voided_position, changed FROM {table} WHERE programme_id = $1"
+
+
+def _merge(facts: f.Facts, rows: list[asyncpg.Record]) -> int:
+    """Add new rows and carry voids onto records already held; the highest ``changed`` seen."""
+    highest = 0
+    for row in rows:
+        highest = max(highest, row["changed"])
+        decoded = _DECODERS[row["kind"]].decode(row["record"])
+        held = facts.by_event_id.get(decoded.event_id)
+        if held is not None:
+            if row["voided_at"] is None:
+                continue
+            f.mark_void(facts, f.Void(voided_event_id=decoded.event_id, voided_at=row["voided_at"],
+                                      voided_position=row["voided_position"]))
+            continue
+        decoded.voided_at = row["voided_at"]
+        decoded.voided_position = row["voided_position"]
+        f.add_record(facts, decoded)  # type: ignore[arg-type]
+    return highest
+
+
 async def load_facts(conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, table: str = TABLE) -> f.Facts:
     """Every fact of one programme, as the pure report functions take them."""
-    rows = await conn.fetch(
-        f"""SELECT kind, record::text AS record, voided_at, voided_position FROM {table}
-            WHERE programme_id = $1 ORDER BY position""",
-        programme_id,
-    )
     facts = f.Facts()
-    for row in rows:
-        record = _DECODERS[row["kind"]].decode(row["record"])
-        record.voided_at = row["voided_at"]
-        record.voided_position = row["voided_position"]
-        f.add_record(facts, record)  # type: ignore[arg-type]
+    _merge(facts, await conn.fetch(_SELECT.format(table=table) + " ORDER BY position", programme_id))
     return facts
+
+
+class FactsCache:
+    """Each programme's facts held in memory, refreshed with only the rows written since.
+
+    The ``changed`` numbers of report_facts become visible in order (see
+    migration 0003), so reading ``changed > last`` never passes a row. A rebuild
+    swaps in a new table: its oid changes, and the programme is loaded afresh.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[uuid.UUID, tuple[int, int, f.Facts]] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    async def facts(self, pool: asyncpg.Pool, programme_id: uuid.UUID) -> f.Facts:
+        """The programme's facts as of now (every row committed before the call)."""
+        lock = self._locks.setdefault(programme_id, asyncio.Lock())
+        async with lock:
+            oid = int(await pool.fetchval("SELECT $1::regclass::oid::bigint", TABLE))
+            held = self._held.get(programme_id)
+            if held is None or held[0] != oid:
+                facts = f.Facts()
+                last = _merge(facts, await pool.fetch(_SELECT.format(table=TABLE) + " ORDER BY position", programme_id))
+            else:
+                _, last, facts = held
+                rows = await pool.fetch(
+                    _SELECT.format(table=TABLE) + " AND changed > $2 ORDER BY changed", programme_id, last
+                )
+                last = max(last, _merge(facts, rows))
+            self._held[programme_id] = (oid, last, facts)
+            return facts

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
+
+from domain.events import decode_data
+from services.recording import IncomingEvent
 
 
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,3 +108,23 @@ class Api:
         response = await self.record("participant", participant, enrolment(counselor_id))
         assert response.status_code == 201, response.text
         return participant
+
+
+def incoming(line: dict[str, Any]) -> IncomingEvent:
+    """A log line (as in the worked examples) as the recorder takes it."""
+    return IncomingEvent(
+        stream_id=line["stream_id"],
+        event_id=uuid.UUID(line["event_id"]),
+        occurred_at=dt.datetime.fromisoformat(line["occurred_at"]),
+        event=decode_data(line["type"], line["data"]),
+    )
+
+
+async def fact_rows(pool: asyncpg.Pool, table: str, programme_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """One programme's rows of a report-facts table, comparable across tables."""
+    rows = await pool.fetch(
+        f"""SELECT event_id, participant_id, kind, position, record::text, voided_at, voided_position
+            FROM {table} WHERE programme_id = $1 ORDER BY event_id""",
+        programme_id,
+    )
+    return [tuple(r.values()) for r in rows]

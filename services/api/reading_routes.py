@@ -17,6 +17,7 @@ from domain.reporting.response_rates import GroupBy, response_rates
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
 from projections import report_facts
+from projections.report_facts import FactsCache
 from projections.registry import PROJECTIONS
 from projections.runner import projection_status
 from services.api.problems import InvalidRequest
@@ -82,7 +83,8 @@ async def report_position(pool: asyncpg.Pool, requested: int | None) -> int:
     return requested
 
 
-def _today(zone: dt.tzinfo) -> dt.date:
+def today_in(zone: dt.tzinfo) -> dt.date:
+    """Today's date in a programme's time zone."""
     return dt.datetime.now(zone).date()
 
 
@@ -116,6 +118,7 @@ class ReadingController(Controller):
         self,
         request: Request[Principal, Any, Any],
         pool: NamedDependency[asyncpg.Pool],
+        facts_cache: NamedDependency[FactsCache],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first day, inclusive")] = None,
         to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last day, inclusive")] = None,
         as_of: Annotated[dt.date | None, QueryParameter(description="the day the dashboard looks from")] = None,
@@ -126,7 +129,7 @@ class ReadingController(Controller):
     ) -> ResponseRatesOut:
         principal = request.user
         programme = await programme_settings(pool, principal.programme_id)
-        as_of = as_of or _today(programme.time_zone)
+        as_of = as_of or today_in(programme.time_zone)
         to_date = to_date or as_of
         from_date = from_date or to_date.replace(day=1)
         if from_date > to_date:
@@ -139,7 +142,7 @@ class ReadingController(Controller):
                 status=403,
             )
         position = await report_position(pool, as_of_position)
-        facts = await report_facts.load_facts(pool, principal.programme_id)
+        facts = await facts_cache.facts(pool, principal.programme_id)
         params = ReportParams(
             from_date=from_date,
             to_date=to_date,

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import uuid
-from typing import Any
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.events import decode_data
 from domain.reporting.facts import facts_from_events
 from infra.accounts import create_programme, create_user
 from infra.event_store import Cursor, EventStore, Metadata
 from projections import report_facts
 from projections.runner import advance_once, envelope_of
-from services.recording import IncomingEvent, Recorder
+from services.recording import Recorder
 from tests.generators import programme_log
-
-
-def _incoming(line: dict[str, Any]) -> IncomingEvent:
-    return IncomingEvent(
-        stream_id=line["stream_id"],
-        event_id=uuid.UUID(line["event_id"]),
-        occurred_at=dt.datetime.fromisoformat(line["occurred_at"]),
-        event=decode_data(line["type"], line["data"]),
-    )
-
-
-async def _rows(pool: asyncpg.Pool, table: str, programme_id: uuid.UUID) -> list[tuple[Any, ...]]:
-    rows = await pool.fetch(
-        f"""SELECT event_id, participant_id, kind, position, record::text, voided_at, voided_position
-            FROM {table} WHERE programme_id = $1 ORDER BY event_id""",
-        programme_id,
-    )
-    return [tuple(r.values()) for r in rows]
+from tests.support import fact_rows, incoming
 
 
 # The fixtures (one database) are shared by every example on purpose: each example is its own programme.
@@ -61,7 +41,7 @@ async def test_incremental_read_models_equal_a_build_from_scratch(
     cut = sorted(rng.sample(range(1, len(log)), min(chunks - 1, len(log) - 1)))
     for start, end in zip([0, *cut], [*cut, len(log)], strict=True):
         await recorder.record(
-            programme_id, [_incoming(line) for line in log[start:end]], Metadata(programme_id=programme_id)
+            programme_id, [incoming(line) for line in log[start:end]], Metadata(programme_id=programme_id)
         )
         # Live runner: advance in small batches between appends.
         while await advance_once(store, projection, table=report_facts.TABLE, batch_size=batch_size):
@@ -73,7 +53,9 @@ async def test_incremental_read_models_equal_a_build_from_scratch(
         cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
     async with pool.acquire() as conn, conn.transaction():
         await projection.apply(conn, everything, "scratch_facts")
-    assert await _rows(pool, report_facts.TABLE, programme_id) == await _rows(pool, "scratch_facts", programme_id)
+    assert await fact_rows(pool, report_facts.TABLE, programme_id) == await fact_rows(
+        pool, "scratch_facts", programme_id
+    )
     # And the rows load back into exactly the facts the pure fold makes from the same events.
     mine = [envelope_of(e) for e in everything if e.programme_id == programme_id]
     assert await report_facts.load_facts(pool, programme_id) == facts_from_events(mine)

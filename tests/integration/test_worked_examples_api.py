@@ -26,6 +26,17 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples"
 NAMES = sorted(p.name.removesuffix(".jsonl") for p in EXAMPLES.glob("*.jsonl"))
 
 
+def _compare_cells(cells: Any, expected: Any, where: str) -> None:
+    """Every bare expected value against the API's cell at the same place."""
+    if isinstance(expected, dict):
+        assert set(cells) == set(expected), where
+        for key, value in expected.items():
+            _compare_cells(cells[key], value, f"{where}.{key}")
+        return
+    assert cells["suppressed"] is False, where
+    _close(cells["value"], expected, where)
+
+
 def _close(actual: Any, expected: Any, where: str) -> None:
     if isinstance(expected, float) and actual is not None:
         assert math.isclose(actual, expected, rel_tol=0, abs_tol=1e-9), f"{where}: {actual} != {expected}"
@@ -99,3 +110,10 @@ async def _check_example(name: str, api: Api, owner: asyncpg.Connection, tenant:
                 cell = body["groups"][group][figure]
                 assert cell["suppressed"] is False
                 _close(cell["value"], value, f"{name} {group_by}={group} {figure}")
+
+    report = await api.get(f"/v1/reports/outcomes?{query}")
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["global_position"] == len(lines)
+    assert body["hash"].startswith("sha256:")
+    _compare_cells(body["figures"], expected["outcome_report"], name)

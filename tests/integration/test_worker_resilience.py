@@ -26,8 +26,7 @@ from projections.runner import projection_status
 from services.api.app import create_app
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.integration.test_projection_properties import _incoming, _rows
-from tests.support import Api, Tenant
+from tests.support import Api, Tenant, fact_rows, incoming
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -88,9 +87,9 @@ async def _from_scratch_equals_live(pool: asyncpg.Pool, owner: asyncpg.Connectio
         while batch := await store.read_all(cursor, limit=5000, conn=conn):
             await report_facts.ReportFactsProjection().apply(conn, batch, "scratch_facts")
             cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
-    live = await _rows(pool, report_facts.TABLE, programme_id)
+    live = await fact_rows(pool, report_facts.TABLE, programme_id)
     assert live
-    assert live == await _rows(pool, "scratch_facts", programme_id)
+    assert live == await fact_rows(pool, "scratch_facts", programme_id)
 
 
 async def _append_logs(
@@ -104,7 +103,7 @@ async def _append_logs(
         for start in range(0, len(log), 500):
             await recorder.record(
                 tenant.programme_id,
-                [_incoming(line) for line in log[start : start + 500]],
+                [incoming(line) for line in log[start : start + 500]],
                 Metadata(programme_id=tenant.programme_id),
             )
 

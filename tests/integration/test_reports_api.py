@@ -1,0 +1,118 @@
+"""The outcome report through the API: reproducible by position, suppressed for funders."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from infra.accounts import create_user
+from infra.event_store import EventStore, Metadata
+from projections import report_facts
+from projections.runner import catch_up
+from services.recording import Recorder
+from tests.generators import programme_log
+from tests.support import Api, Tenant, envelope, incoming
+
+QUERY = "from=2025-01-01&to=2026-06-30&as_of=2026-09-30"
+
+
+async def _project(pool: asyncpg.Pool) -> None:
+    await catch_up(EventStore(pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+
+
+async def _seed(pool: asyncpg.Pool, tenant: Tenant, seed: int, participants: int) -> list[dict[str, Any]]:
+    log = programme_log(random.Random(seed), [str(tenant.counselor_id)], participants=participants, actions=14)
+    await Recorder(EventStore(pool)).record(
+        tenant.programme_id, [incoming(line) for line in log], Metadata(programme_id=tenant.programme_id)
+    )
+    await _project(pool)
+    return log
+
+
+async def test_a_report_asked_again_by_its_position_is_identical_after_late_events_and_voids(
+    api: Api, pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    log = await _seed(pool, tenant, seed=11, participants=25)
+    first = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
+    assert first["figures"]["enrolled"]["value"] > 0
+
+    # Late corrections: a void of a hire, and a late-recorded hire dated inside the period.
+    hires = [line for line in log if line["type"] == "hired"]
+    participant = hires[0]["stream_id"].split("-", 1)[1]
+    void = envelope(
+        "entry_voided",
+        {"voided_event_id": hires[0]["event_id"], "reason": "entered twice"},
+        occurred_at="2026-07-01T10:00:00Z",
+    )
+    assert (await api.record("participant", participant, void)).status_code == 201
+    other = next(
+        line for line in log if line["type"] == "participant_enrolled" and line["stream_id"] != hires[0]["stream_id"]
+    )
+    employer = next(line for line in log if line["type"] == "employer_added")["stream_id"].split("-", 1)[1]
+    late_hire = envelope(
+        "hired",
+        {
+            "job_id": str(uuid.uuid4()),
+            "employer_id": employer,
+            "title": "Cook",
+            "start_date": "2026-03-02",
+            "source": "referral",
+        },
+        occurred_at="2026-03-01T10:00:00Z",
+    )
+    answer = await api.record("participant", other["stream_id"].split("-", 1)[1], late_hire)
+    assert answer.status_code in (201, 422), answer.text  # 422 only if that participant had exited
+    await _project(pool)
+
+    fresh = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
+    assert fresh["global_position"] > first["global_position"]
+    assert fresh["hash"] != first["hash"]
+    again = (await api.get(f"/v1/reports/outcomes?{QUERY}&as_of_position={first['global_position']}")).json()
+    assert again == first
+
+
+async def test_a_position_the_read_model_has_not_reached_is_refused(
+    api: Api, pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    await _seed(pool, tenant, seed=12, participants=3)
+    report = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
+    ahead = await api.get(f"/v1/reports/outcomes?{QUERY}&as_of_position={report['global_position'] + 1}")
+    assert ahead.status_code == 409
+    assert ahead.json()["errors"][0]["field"] == "as_of_position"
+
+
+async def test_funders_see_suppressed_figures_and_no_counselor_breakdown(
+    client: AsyncTestClient,
+    api: Api,
+    owner: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    tenant: Tenant,  # type: ignore[type-arg]
+) -> None:
+    await _seed(pool, tenant, seed=13, participants=30)
+    email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
+    await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
+    funder = await Api.login(client, email, "x" * 12)
+    staff_view = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
+    funder_view = (await funder.get(f"/v1/reports/outcomes?{QUERY}")).json()
+    assert "counselor" in staff_view["breakdowns"]
+    assert "counselor" not in funder_view["breakdowns"]
+    assert funder_view["audience"] == "funder"
+
+    def counts(tree: Any) -> list[Any]:
+        if isinstance(tree, dict) and set(tree) == {"value", "suppressed"}:
+            return [tree]
+        return [cell for value in (tree.values() if isinstance(tree, dict) else []) for cell in counts(value)]
+
+    cells = counts(funder_view["figures"]) + counts(funder_view["breakdowns"])
+    assert any(cell["suppressed"] for cell in cells)
+    for cell in cells:
+        value = cell["value"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            assert not 1 <= value <= 10, cell
+    refused = await funder.get(f"/v1/reports/outcomes?{QUERY}&counselor_id={tenant.counselor_id}")
+    assert refused.status_code == 403
+    assert (await funder.get(f"/v1/participants/{uuid.uuid4()}/events")).status_code == 403
