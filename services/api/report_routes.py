@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -11,17 +10,15 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
-from domain.reporting.outcomes import outcome_report
 from domain.reporting.scope import ReportParams
-from domain.reporting.suppression import outcome_cells, suppress_for_funder
+from projections.kept_reports import KeptReport, kept_body, list_kept
+from projections.outcome_reports import outcome_body
 from projections.report_facts import FactsCache
-from services.api.problems import InvalidRequest
+from services.api.problems import InvalidRequest, NotFound
 from services.api.reading_routes import programme_settings, report_position, today_in
 from services.api.security import Principal, roles
-
-_CANONICAL = msgspec.json.Encoder(order="sorted")
 
 
 class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_date": "from", "to_date": "to"}):
@@ -40,14 +37,16 @@ class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_
     breakdowns: dict[str, Any]
 
 
-def content_hash(body: dict[str, Any]) -> str:
-    """sha256 over the canonical JSON (sorted keys) of everything the answer says but the hash itself."""
-    return "sha256:" + hashlib.sha256(_CANONICAL.encode({k: v for k, v in body.items() if k != "hash"})).hexdigest()
-
-
 async def build_outcome_report(
-    pool: asyncpg.Pool, facts_cache: FactsCache, principal: Principal, *, from_date: dt.date | None,
-    to_date: dt.date | None, as_of: dt.date | None, cohort: str | None, counselor_id: uuid.UUID | None,
+    pool: asyncpg.Pool,
+    facts_cache: FactsCache,
+    principal: Principal,
+    *,
+    from_date: dt.date | None,
+    to_date: dt.date | None,
+    as_of: dt.date | None,
+    cohort: str | None,
+    counselor_id: uuid.UUID | None,
     as_of_position: int | None,
 ) -> OutcomeReportOut:
     """The report for this caller (suppressed for a funder), with its position and hash."""
@@ -63,28 +62,33 @@ async def build_outcome_report(
     position = await report_position(pool, as_of_position)
     facts = await facts_cache.facts(pool, principal.programme_id)
     params = ReportParams(
-        from_date=from_date, to_date=to_date, as_of=as_of, time_zone=programme.time_zone,
-        as_of_position=position, cohort=cohort, counselor_id=counselor_id,
+        from_date=from_date,
+        to_date=to_date,
+        as_of=as_of,
+        time_zone=programme.time_zone,
+        as_of_position=position,
+        cohort=cohort,
+        counselor_id=counselor_id,
     )
-    report = outcome_report(facts, params)
-    cells = suppress_for_funder(report, programme.suppress_below) if funder else outcome_cells(report)
-    body: dict[str, Any] = {
-        "programme_id": str(principal.programme_id),
-        "from": from_date.isoformat(),
-        "to": to_date.isoformat(),
-        "as_of": as_of.isoformat(),
-        "global_position": position,
-        "audience": "funder" if funder else "staff",
-        "cohort": cohort,
-        "counselor_id": None if counselor_id is None else str(counselor_id),
-        "figures": msgspec.to_builtins(cells.figures),
-        "breakdowns": msgspec.to_builtins(cells.breakdowns),
-    }
-    return OutcomeReportOut(
-        programme_id=principal.programme_id, from_date=from_date, to_date=to_date, as_of=as_of,
-        global_position=position, hash=content_hash(body), audience=body["audience"], cohort=cohort,
-        counselor_id=counselor_id, figures=body["figures"], breakdowns=body["breakdowns"],
+    body = outcome_body(
+        facts,
+        params,
+        programme_id=principal.programme_id,
+        audience="funder" if funder else "staff",
+        suppress_below=programme.suppress_below,
+        global_position=position,
     )
+    return msgspec.convert(body, OutcomeReportOut)
+
+
+class KeptReportsOut(msgspec.Struct, frozen=True):
+    """The programme's kept monthly reports (for the caller's audience)."""
+
+    reports: list[KeptReport]
+
+
+def _audience(principal: Principal) -> str:
+    return "funder" if principal.role == "funder" else "staff"
 
 
 class ReportController(Controller):
@@ -92,8 +96,12 @@ class ReportController(Controller):
 
     tags = ("reports",)
 
-    @get("/v1/reports/outcomes", opt=roles("admin", "staff", "funder"), operation_id="outcomeReport",
-         summary="Programme outcome report (suppressed for funders, reproducible by as_of_position)")
+    @get(
+        "/v1/reports/outcomes",
+        opt=roles("admin", "staff", "funder"),
+        operation_id="outcomeReport",
+        summary="Programme outcome report (suppressed for funders, reproducible by as_of_position)",
+    )
     async def outcomes(
         self,
         request: Request[Principal, Any, Any],
@@ -107,6 +115,38 @@ class ReportController(Controller):
         as_of_position: FromQuery[int | None] = None,
     ) -> OutcomeReportOut:
         return await build_outcome_report(
-            pool, facts_cache, request.user, from_date=from_date, to_date=to_date, as_of=as_of, cohort=cohort,
-            counselor_id=counselor_id, as_of_position=as_of_position,
+            pool,
+            facts_cache,
+            request.user,
+            from_date=from_date,
+            to_date=to_date,
+            as_of=as_of,
+            cohort=cohort,
+            counselor_id=counselor_id,
+            as_of_position=as_of_position,
         )
+
+    @get(
+        "/v1/reports/monthly",
+        opt=roles("admin", "staff", "funder"),
+        operation_id="keptMonthlyReports",
+        summary="The monthly outcome reports kept by the worker",
+    )
+    async def monthly(
+        self, request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
+    ) -> KeptReportsOut:
+        return KeptReportsOut(reports=await list_kept(pool, request.user.programme_id, _audience(request.user)))
+
+    @get(
+        "/v1/reports/monthly/{as_of:date}",
+        opt=roles("admin", "staff", "funder"),
+        operation_id="keptMonthlyReport",
+        summary="One kept monthly report, exactly as built (figures, position, hash)",
+    )
+    async def monthly_one(
+        self, as_of: FromPath[dt.date], request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
+    ) -> OutcomeReportOut:
+        body = await kept_body(pool, request.user.programme_id, as_of, _audience(request.user))
+        if body is None:
+            raise NotFound()
+        return msgspec.convert(body, OutcomeReportOut)

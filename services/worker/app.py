@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from typing import Any
 
+from arq.cron import cron
 from arq.worker import Worker, func
 
 from infra.db import create_app_pool
 from infra.event_store import EventStore
 from infra.queue import ADVANCE_JOB, queue_name, redis_settings
 from infra.settings import Settings
+from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 
@@ -33,6 +36,12 @@ async def advance_projections(ctx: dict[str, Any]) -> int:
     for projection, table in PROJECTIONS.values():
         total += await catch_up(store, projection, table=table)
     return total
+
+
+async def keep_monthly_reports_job(ctx: dict[str, Any]) -> int:
+    """Keep each programme's monthly outcome report (idempotent; runs daily and at start-up)."""
+    store: EventStore = ctx["store"]
+    return await keep_monthly_reports(store.pool, dt.datetime.now(dt.UTC).date())
 
 
 async def _sweep_forever(ctx: dict[str, Any]) -> None:
@@ -52,6 +61,9 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
 
     return {
         "functions": [func(advance_projections, name=ADVANCE_JOB, max_tries=3)],
+        "cron_jobs": [
+            cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
+        ],
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
         "queue_name": queue_name(settings),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from typing import Any
@@ -12,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from infra.accounts import create_user
 from infra.event_store import EventStore, Metadata
 from projections import report_facts
+from projections.kept_reports import keep_monthly_reports
 from projections.runner import catch_up
 from services.recording import Recorder
 from tests.generators import programme_log
@@ -116,3 +118,33 @@ async def test_funders_see_suppressed_figures_and_no_counselor_breakdown(
     refused = await funder.get(f"/v1/reports/outcomes?{QUERY}&counselor_id={tenant.counselor_id}")
     assert refused.status_code == 403
     assert (await funder.get(f"/v1/participants/{uuid.uuid4()}/events")).status_code == 403
+
+
+async def test_the_worker_keeps_a_monthly_report_that_downloads_unchanged(
+    client: AsyncTestClient,
+    api: Api,
+    owner: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    tenant: Tenant,  # type: ignore[type-arg]
+) -> None:
+    await _seed(pool, tenant, seed=14, participants=20)
+    assert await keep_monthly_reports(pool, dt.date(2026, 7, 3)) == 1
+    assert await keep_monthly_reports(pool, dt.date(2026, 7, 20)) == 0  # kept once
+    listing = (await api.get("/v1/reports/monthly")).json()["reports"]
+    assert [r["as_of"] for r in listing] == ["2026-06-30"]
+    kept = (await api.get("/v1/reports/monthly/2026-06-30")).json()
+    assert kept["from"] == "2026-01-01"
+    assert kept["hash"] == listing[0]["hash"]
+    # The same report asked for live, at the kept position, is the same to the digit.
+    live = (
+        await api.get(
+            f"/v1/reports/outcomes?from=2026-01-01&to=2026-06-30&as_of=2026-06-30&as_of_position={kept['global_position']}"
+        )
+    ).json()
+    assert live == kept
+    email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
+    await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
+    funder = await Api.login(client, email, "x" * 12)
+    funder_kept = (await funder.get("/v1/reports/monthly/2026-06-30")).json()
+    assert funder_kept["audience"] == "funder"
+    assert "counselor" not in funder_kept["breakdowns"]

@@ -1,0 +1,62 @@
+"""Outcome reports as answered and as kept: the figures for an audience, with their position and hash.
+
+Shared by the API (answers on request) and the worker (the monthly reports it
+keeps), so that a kept report and one asked for again by ``as_of_position``
+are built, and hashed, by the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any, Literal
+
+import msgspec
+
+from domain.reporting.facts import Facts
+from domain.reporting.outcomes import outcome_report
+from domain.reporting.scope import ReportParams
+from domain.reporting.suppression import outcome_cells, suppress_for_funder
+
+Audience = Literal["staff", "funder"]
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON (sorted keys) of everything the answer says but the hash itself."""
+    return "sha256:" + hashlib.sha256(_CANONICAL.encode({k: v for k, v in body.items() if k != "hash"})).hexdigest()
+
+
+def outcome_body(
+    facts: Facts,
+    params: ReportParams,
+    *,
+    programme_id: uuid.UUID,
+    audience: Audience,
+    suppress_below: int,
+    global_position: int,
+) -> dict[str, Any]:
+    """The report's JSON body for one audience (suppressed for funders), hash included."""
+    report = outcome_report(facts, params)
+    cells = suppress_for_funder(report, suppress_below) if audience == "funder" else outcome_cells(report)
+    body: dict[str, Any] = {
+        "programme_id": str(programme_id),
+        "from": params.from_date.isoformat(),
+        "to": params.to_date.isoformat(),
+        "as_of": params.as_of.isoformat(),
+        "global_position": global_position,
+        "audience": audience,
+        "cohort": params.cohort,
+        "counselor_id": None if params.counselor_id is None else str(params.counselor_id),
+        "figures": msgspec.to_builtins(cells.figures),
+        "breakdowns": msgspec.to_builtins(cells.breakdowns),
+    }
+    body["hash"] = content_hash(body)
+    return body
+
+
+def month_end_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The monthly report due on ``today``: enrolments of the year so far, as of the last day of last month."""
+    as_of = today.replace(day=1) - dt.timedelta(days=1)
+    return as_of.replace(month=1, day=1), as_of
