@@ -1,8 +1,10 @@
-"""Programmes (the tenants) and their users: creation, password hashes (argon2id), lookups."""
+"""Programmes (the tenants) and their users: password hashes (argon2id), throttled logins, sessions."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Literal
@@ -11,6 +13,8 @@ import asyncpg
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from infra.tokens import new_refresh_token, refresh_token_digest
 
 Role = Literal["admin", "staff", "counselor", "funder"]
 ROLES: tuple[Role, ...] = ("admin", "staff", "counselor", "funder")
@@ -112,3 +116,245 @@ async def counselors_among(
         list(COUNSELING_ROLES),
     )
     return frozenset(row["user_id"] for row in rows)
+
+
+# -- Login throttling ---------------------------------------------------------
+
+
+class LoginPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How many failed logins lock an e-mail address or a client address out, and for how long."""
+
+    max_failures_per_email: int = 5
+    max_failures_per_client: int = 20
+    window: dt.timedelta = dt.timedelta(minutes=15)
+    lockout: dt.timedelta = dt.timedelta(minutes=15)
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins: no login for this e-mail or from this client for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def email_hash(email: str) -> bytes:
+    """The SHA-256 of a normalised e-mail address, under which its login attempts are counted."""
+    return hashlib.sha256(email.strip().lower().encode()).digest()
+
+
+# Seconds left of the latest lockout, if any. A failure locks when it is the
+# `limit`-th within `window` (the frame counts it and those before it), and
+# the lock lasts `lockout` from it. Attempts still 'pending' count: their
+# password is being checked now. For an e-mail address a success clears the
+# failures before it; for a client address it does not, or one valid account
+# would reset the count of guesses at every other.
+_EMAIL_LOCK = """
+SELECT ceil(extract(epoch FROM max(at) + $4::interval - now()))::integer
+FROM (
+    SELECT at, count(*) OVER (ORDER BY at RANGE BETWEEN $3::interval PRECEDING AND CURRENT ROW) AS failures
+    FROM login_attempts
+    WHERE email_hash = $1 AND attempt_id <> $2 AND outcome IN ('pending', 'failed')
+      AND at > now() - $3::interval - $4::interval
+      AND at > coalesce(
+          (SELECT max(at) FROM login_attempts WHERE email_hash = $1 AND outcome = 'succeeded'), '-infinity')
+) AS recent
+WHERE failures >= $5
+"""
+_CLIENT_LOCK = """
+SELECT ceil(extract(epoch FROM max(at) + $4::interval - now()))::integer
+FROM (
+    SELECT at, count(*) OVER (ORDER BY at RANGE BETWEEN $3::interval PRECEDING AND CURRENT ROW) AS failures
+    FROM login_attempts
+    WHERE client_address = $1 AND attempt_id <> $2 AND outcome IN ('pending', 'failed')
+      AND at > now() - $3::interval - $4::interval
+) AS recent
+WHERE failures >= $5
+"""
+
+
+async def attempt_login(
+    pool: asyncpg.Pool, *, email: str, password: str, client_address: str, policy: LoginPolicy
+) -> UserAccount | None:
+    """The account for this e-mail and password, None when wrong; raises ``LoginThrottled`` when locked out.
+
+    The attempt is written (and committed) before anything is checked, so
+    that of many concurrent guesses at most the limit reach the password
+    check. A locked-out e-mail is refused before its password is looked at,
+    the same way whether or not it belongs to anyone.
+    """
+    digest = email_hash(email)
+    client = client_address[:100]
+    attempt_id = await pool.fetchval(
+        "INSERT INTO login_attempts (email_hash, client_address) VALUES ($1, $2) RETURNING attempt_id", digest, client
+    )
+    waits = [
+        await pool.fetchval(
+            _EMAIL_LOCK, digest, attempt_id, policy.window, policy.lockout, policy.max_failures_per_email
+        ),
+        await pool.fetchval(
+            _CLIENT_LOCK, client, attempt_id, policy.window, policy.lockout, policy.max_failures_per_client
+        ),
+    ]
+    wait = max((w for w in waits if w is not None), default=0)
+    if wait > 0:
+        await _settle_attempt(pool, attempt_id, "refused")
+        raise LoginThrottled(wait)
+    account = await authenticate(pool, email, password)
+    await _settle_attempt(pool, attempt_id, "failed" if account is None else "succeeded")
+    return account
+
+
+async def _settle_attempt(pool: asyncpg.Pool, attempt_id: int, outcome: str) -> None:
+    await pool.execute("UPDATE login_attempts SET outcome = $2 WHERE attempt_id = $1", attempt_id, outcome)
+
+
+# -- Sessions -----------------------------------------------------------------
+
+
+class SessionGrant(msgspec.Struct, frozen=True, kw_only=True):
+    """What a login or a refresh hands out: the session, its next refresh token, who it is for."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    programme_id: uuid.UUID
+    role: Role
+    refresh_token: str
+    refresh_expires_in: int
+
+
+class SessionUser(msgspec.Struct, frozen=True, kw_only=True):
+    """The user of an open session, as the database says now (the role may have changed since login)."""
+
+    user_id: uuid.UUID
+    programme_id: uuid.UUID
+    role: Role
+
+
+class RefreshRefused(Exception):
+    """The refresh token is unknown, expired, already used, or its session has ended."""
+
+
+async def open_session(pool: asyncpg.Pool, account: UserAccount, *, ttl: dt.timedelta) -> SessionGrant:
+    """Start a session for a user who has just logged in; it ends at the latest after ``ttl``."""
+    session_id = uuid.uuid4()
+    token, digest = new_refresh_token()
+    async with pool.acquire() as conn, conn.transaction():
+        expires_in = await conn.fetchval(
+            """INSERT INTO sessions (session_id, user_id, programme_id, expires_at)
+               VALUES ($1, $2, $3, now() + $4::interval)
+               RETURNING ceil(extract(epoch FROM expires_at - now()))::integer""",
+            session_id,
+            account.user_id,
+            account.programme_id,
+            ttl,
+        )
+        await conn.execute(
+            "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
+            "SELECT $1, session_id, expires_at FROM sessions WHERE session_id = $2",
+            digest,
+            session_id,
+        )
+    return SessionGrant(
+        session_id=session_id,
+        user_id=account.user_id,
+        programme_id=account.programme_id,
+        role=account.role,
+        refresh_token=token,
+        refresh_expires_in=expires_in,
+    )
+
+
+async def refresh_session(pool: asyncpg.Pool, refresh_token: str) -> SessionGrant:
+    """Exchange a refresh token for the next one of its session; raises ``RefreshRefused``.
+
+    A token already used is a copy in someone else's hands (or a client that
+    lost the answer): its whole session is revoked, the holder of the newer
+    token included. The row locks make two refreshes with one token take turns,
+    so the second is seen as the reuse it is.
+    """
+    digest = refresh_token_digest(refresh_token)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """SELECT r.session_id, r.used_at, r.expires_at > now() AS token_live,
+                      s.revoked_at, s.expires_at > now() AS session_live,
+                      u.user_id, u.programme_id, u.role, u.disabled_at
+               FROM refresh_tokens r
+               JOIN sessions s ON s.session_id = r.session_id
+               JOIN users u ON u.user_id = s.user_id
+               WHERE r.token_hash = $1
+               FOR UPDATE OF r, s""",
+            digest,
+        )
+        if row is None:
+            grant = None
+        elif row["used_at"] is not None:
+            await conn.execute(
+                """UPDATE sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reused'
+                   WHERE session_id = $1 AND revoked_at IS NULL""",
+                row["session_id"],
+            )
+            grant = None
+        elif (
+            row["revoked_at"] is not None
+            or not row["token_live"]
+            or not row["session_live"]
+            or row["disabled_at"] is not None
+        ):
+            grant = None
+        else:
+            token, next_digest = new_refresh_token()
+            await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1", digest)
+            expires_in = await conn.fetchval(
+                """INSERT INTO refresh_tokens (token_hash, session_id, expires_at)
+                   SELECT $1, session_id, expires_at FROM sessions WHERE session_id = $2
+                   RETURNING ceil(extract(epoch FROM expires_at - now()))::integer""",
+                next_digest,
+                row["session_id"],
+            )
+            grant = SessionGrant(
+                session_id=row["session_id"],
+                user_id=row["user_id"],
+                programme_id=row["programme_id"],
+                role=row["role"],
+                refresh_token=token,
+                refresh_expires_in=expires_in,
+            )
+    # Raised only now, outside the transaction: the revocation above must commit.
+    if grant is None:
+        raise RefreshRefused()
+    return grant
+
+
+async def session_user(pool: asyncpg.Pool, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
+    """The user of this session if it is open and the user active, else None (one primary-key lookup)."""
+    row = await pool.fetchrow(
+        """SELECT u.user_id, u.programme_id, u.role
+           FROM sessions s JOIN users u ON u.user_id = s.user_id
+           WHERE s.session_id = $1 AND s.user_id = $2
+             AND s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL""",
+        session_id,
+        user_id,
+    )
+    if row is None:
+        return None
+    return SessionUser(user_id=row["user_id"], programme_id=row["programme_id"], role=row["role"])
+
+
+async def end_session(pool: asyncpg.Pool, session_id: uuid.UUID) -> None:
+    """Log out: the session's refresh token and access tokens stop working at once."""
+    await pool.execute(
+        """UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout'
+           WHERE session_id = $1 AND revoked_at IS NULL""",
+        session_id,
+    )
+
+
+async def prune_authentication_records(conn: asyncpg.Connection | asyncpg.Pool, *, keep: dt.timedelta) -> None:
+    """Forget login attempts older than ``keep`` and sessions that expired more than ``keep`` ago.
+
+    Throttling looks back less than an hour; what is kept longer serves only
+    investigations, and client addresses are personal data.
+    """
+    await conn.execute("DELETE FROM login_attempts WHERE at < now() - $1::interval", keep)
+    await conn.execute("DELETE FROM sessions WHERE expires_at < now() - $1::interval", keep)

@@ -22,6 +22,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    # Login throttling: this many failures within the window lock an e-mail
+    # address (or a client address) out for the lockout.
+    login_max_failures_per_email: int = 5
+    login_max_failures_per_client: int = 20
+    login_failure_window_seconds: int = 900
+    login_lockout_seconds: int = 900
     pool_min_size: int = 2
     pool_max_size: int = 16
     statement_timeout_ms: int = 30_000
@@ -58,6 +64,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             secret_key=secret or secrets.token_urlsafe(32),
             access_token_ttl_seconds=_int("PEOPLELINKS_ACCESS_TOKEN_TTL", defaults.access_token_ttl_seconds),
             refresh_token_ttl_seconds=_int("PEOPLELINKS_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl_seconds),
+            login_max_failures_per_email=_int(
+                "PEOPLELINKS_LOGIN_MAX_FAILURES_PER_EMAIL", defaults.login_max_failures_per_email
+            ),
+            login_max_failures_per_client=_int(
+                "PEOPLELINKS_LOGIN_MAX_FAILURES_PER_CLIENT", defaults.login_max_failures_per_client
+            ),
+            login_failure_window_seconds=_int(
+                "PEOPLELINKS_LOGIN_FAILURE_WINDOW_SECONDS", defaults.login_failure_window_seconds
+            ),
+            login_lockout_seconds=_int("PEOPLELINKS_LOGIN_LOCKOUT_SECONDS", defaults.login_lockout_seconds),
             pool_min_size=_int("PEOPLELINKS_POOL_MIN", defaults.pool_min_size),
             pool_max_size=_int("PEOPLELINKS_POOL_MAX", defaults.pool_max_size),
             statement_timeout_ms=_int("PEOPLELINKS_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms),

@@ -1,19 +1,33 @@
-"""Login and user administration."""
+"""Login, refresh and logout, and user administration."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody
 
-from infra.accounts import authenticate, create_user
+from infra.accounts import (
+    ROLES,
+    LoginPolicy,
+    LoginThrottled,
+    RefreshRefused,
+    SessionGrant,
+    attempt_login,
+    create_user,
+    end_session,
+    open_session,
+    refresh_session,
+)
 from infra.settings import Settings
-from infra.tokens import issue_token
+from infra.tokens import TokenClaims, issue_token
+from services.api.problems import Problem, problem
 from services.api.security import Principal, public, roles
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
@@ -27,12 +41,20 @@ class LoginIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password: Annotated[str, msgspec.Meta(max_length=256)]
 
 
-class TokenOut(msgspec.Struct, frozen=True):
-    """A bearer access token."""
+class RefreshIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The refresh token of the last login or refresh."""
+
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class TokenOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A bearer access token, and the refresh token that gets the next one (used once)."""
 
     access_token: str
     token_type: str
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
 
 
 class UserIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -53,37 +75,106 @@ class AuthFailed(Exception):
     """Wrong e-mail or password."""
 
 
+def _throttled(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 900
+    response = problem(
+        429, "Too many failed logins", "logins for this account or from this address are paused; retry later", request
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _tokens(settings: Settings, grant: SessionGrant) -> TokenOut:
+    token, _ = issue_token(
+        secret=settings.secret_key,
+        user_id=grant.user_id,
+        programme_id=grant.programme_id,
+        role=grant.role,
+        session_id=grant.session_id,
+        ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    return TokenOut(
+        access_token=token,
+        token_type="bearer",  # noqa: S106 (the scheme's name, not a secret)
+        expires_in=settings.access_token_ttl_seconds,
+        refresh_token=grant.refresh_token,
+        refresh_expires_in=grant.refresh_expires_in,
+    )
+
+
+def _login_policy(settings: Settings) -> LoginPolicy:
+    return LoginPolicy(
+        max_failures_per_email=settings.login_max_failures_per_email,
+        max_failures_per_client=settings.login_max_failures_per_client,
+        window=dt.timedelta(seconds=settings.login_failure_window_seconds),
+        lockout=dt.timedelta(seconds=settings.login_lockout_seconds),
+    )
+
+
 class AccountsController(Controller):
-    """``/v1/auth/login`` and ``/v1/users``."""
+    """``/v1/auth/login``, ``/v1/auth/refresh``, ``/v1/auth/logout`` and ``/v1/users``."""
 
     tags = ("accounts",)
+    exception_handlers = {LoginThrottled: _throttled}  # noqa: RUF012 (Litestar reads it from the class)
 
     @post(
         "/v1/auth/login",
         opt=public(),
         operation_id="login",
-        summary="Exchange e-mail and password for a token",
+        summary="Exchange e-mail and password for an access token and a refresh token",
+        description=(
+            "By default, after 5 failed logins for one e-mail address within 15 minutes (or 20 from one client "
+            "address), logins are refused with 429 and Retry-After for 15 minutes, even with the right password."
+        ),
         status_code=200,
         security=[],
     )
     async def login(
-        self, data: JSONBody[LoginIn], pool: NamedDependency[asyncpg.Pool], settings: NamedDependency[Settings]
+        self,
+        data: JSONBody[LoginIn],
+        request: Request[Any, Any, Any],
+        pool: NamedDependency[asyncpg.Pool],
+        settings: NamedDependency[Settings],
     ) -> TokenOut:
-        account = await authenticate(pool, data.email, data.password)
+        client = request.client.host if request.client is not None else "unknown"
+        account = await attempt_login(
+            pool, email=data.email, password=data.password, client_address=client, policy=_login_policy(settings)
+        )
         if account is None:
             raise AuthFailed()
-        token, _ = issue_token(
-            secret=settings.secret_key,
-            user_id=account.user_id,
-            programme_id=account.programme_id,
-            role=account.role,
-            ttl_seconds=settings.access_token_ttl_seconds,
-        )
-        return TokenOut(
-            access_token=token,
-            token_type="bearer",  # noqa: S106 (the scheme's name, not a secret)
-            expires_in=settings.access_token_ttl_seconds,
-        )
+        grant = await open_session(pool, account, ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds))
+        return _tokens(settings, grant)
+
+    @post(
+        "/v1/auth/refresh",
+        opt=public(),
+        operation_id="refreshToken",
+        summary="Exchange a refresh token for a new access token and the next refresh token",
+        description=(
+            "Each refresh token works once. Presenting one that was already used ends its whole session: "
+            "every access and refresh token of that login stops working."
+        ),
+        status_code=200,
+        security=[],
+    )
+    async def refresh(
+        self, data: JSONBody[RefreshIn], pool: NamedDependency[asyncpg.Pool], settings: NamedDependency[Settings]
+    ) -> TokenOut:
+        try:
+            grant = await refresh_session(pool, data.refresh_token)
+        except RefreshRefused:
+            raise NotAuthorizedException("the refresh token is invalid, expired or used: log in again") from None
+        return _tokens(settings, grant)
+
+    @post(
+        "/v1/auth/logout",
+        opt=roles(*ROLES),
+        operation_id="logout",
+        summary="End this session: its access and refresh tokens stop working",
+        status_code=204,
+    )
+    async def logout(self, request: Request[Principal, TokenClaims, Any], pool: NamedDependency[asyncpg.Pool]) -> None:
+        await end_session(pool, request.auth.session_id)
 
     @post(
         "/v1/users",

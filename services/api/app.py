@@ -20,11 +20,20 @@ from infra.db import create_app_pool
 from infra.event_store import EventStore
 from infra.queue import Waker
 from infra.settings import Settings
+from projections.report_facts import FactsCache
+from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
+from services.api.dashboard_routes import DashboardController, send_dashboard_csp
 from services.api.events_routes import EventsController
 from services.api.problems import exception_handlers, problem
 from services.api.reading_routes import ReadingController
-from services.api.security import BearerAuthentication, role_guard
+from services.api.report_routes import ReportController
+from services.api.security import (
+    AccessLogMiddleware,
+    BearerAuthentication,
+    role_guard,
+    send_security_headers,
+)
 from services.api.status_routes import StatusController
 from services.recording import Recorder
 
@@ -41,6 +50,7 @@ def create_app(
     """
     owns_pool = pool is None
     holder: dict[str, Any] = {}
+    facts_cache = FactsCache()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -67,17 +77,30 @@ def create_app(
     handlers = exception_handlers()
     handlers[AuthFailed] = _auth_failed
     return Litestar(
-        route_handlers=[AccountsController, EventsController, ReadingController, StatusController],
+        route_handlers=[
+            AccessLogController,
+            AccountsController,
+            DashboardController,
+            EventsController,
+            ReadingController,
+            ReportController,
+            StatusController,
+        ],
         lifespan=[lifespan],
         dependencies={
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "pool": Provide(lambda: holder["pool"], sync_to_thread=False),
             "store": Provide(lambda: holder["store"], sync_to_thread=False),
             "recorder": Provide(lambda: holder["recorder"], sync_to_thread=False),
+            "facts_cache": Provide(lambda: facts_cache, sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
         guards=[role_guard],
-        middleware=[DefineMiddleware(BearerAuthentication, secret=settings.secret_key)],
+        middleware=[
+            DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),
+            DefineMiddleware(AccessLogMiddleware, pool=lambda: holder["pool"]),
+        ],
+        before_send=[send_security_headers, send_dashboard_csp],  # the page's policy replaces the API's
         exception_handlers=handlers,
         request_max_body_size=settings.max_body_bytes,
         allowed_hosts=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts)),

@@ -16,7 +16,7 @@ from domain.rules import RuleViolation
 from domain.streams import StreamKind, stream_id_of, stream_kind
 from infra.event_store import AppendResult, EventStore, Metadata, RecordedEvent
 from services.api.problems import InvalidRequest, NotFound, field_of_validation_error
-from services.api.security import Principal, roles
+from services.api.security import Principal, audit_participant, roles
 from services.recording import IncomingEvent, Recorder
 
 RECORDERS = ("admin", "staff", "counselor")
@@ -301,7 +301,7 @@ class EventsController(Controller):
 
     @get(
         "/v1/participants/{record_id:uuid}/events",
-        opt=roles("admin", "staff", "counselor"),
+        opt={**roles("admin", "staff", "counselor"), **audit_participant("record_id")},
         operation_id="readParticipantEvents",
         summary="A participant's stream, voided events marked",
     )

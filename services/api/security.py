@@ -1,23 +1,35 @@
-"""Authentication (bearer tokens) and the role check that guards every route."""
+"""Authentication (bearer tokens of open sessions), the role check on every route, the access log, security headers."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra.access_log import record_access
+from infra.accounts import session_user
 from infra.tokens import InvalidToken, read_token
+from services.api.problems import PROBLEM_JSON, Problem
 
 # Routes anyone may call; every other route must name the roles it admits.
 PUBLIC = "public"
 # The served OpenAPI document is public: it describes the API, never its data.
 OPENAPI_PATH = "/schema"
+# Route option marking a read of one participant's record (see ``audit_participant``).
+AUDIT = "audit"
+
+_log = logging.getLogger("peoplelinks.api")
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,11 +41,19 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BearerAuthentication(AbstractAuthenticationMiddleware):
-    """Reads ``Authorization: Bearer <token>`` on every route not marked public."""
+    """Reads ``Authorization: Bearer <token>`` on every route not marked public.
 
-    def __init__(self, app: ASGIApp, secret: str) -> None:
+    A valid signature is not enough: the token's session must still be open
+    and its user active, asked of the database on every request (one
+    primary-key lookup), so that logout, a stolen refresh token detected, or a
+    disabled user end access at once. The role and programme are the
+    database's, not the token's, so a changed role applies at once too.
+    """
+
+    def __init__(self, app: ASGIApp, secret: str, pool: Callable[[], asyncpg.Pool]) -> None:
         super().__init__(app, exclude_from_auth_key=PUBLIC, exclude=[f"^{OPENAPI_PATH}", "^/health$"])
         self._secret = secret
+        self._pool = pool
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
@@ -44,7 +64,10 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
             claims = read_token(token.strip(), secret=self._secret)
         except InvalidToken as e:
             raise NotAuthorizedException("the access token is invalid or has expired") from e
-        principal = Principal(user_id=claims.user_id, programme_id=claims.programme_id, role=claims.role)
+        user = await session_user(self._pool(), claims.session_id, claims.user_id)
+        if user is None:
+            raise NotAuthorizedException("the session has ended: log in again")
+        principal = Principal(user_id=user.user_id, programme_id=user.programme_id, role=user.role)
         return AuthenticationResult(user=principal, auth=claims)
 
 
@@ -68,3 +91,151 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
         raise NotAuthorizedException("authentication required")
     if not allowed or user.role not in allowed:
         raise PermissionDeniedException(f"the role {user.role!r} may not do this")
+
+
+# -- The access log -----------------------------------------------------------
+
+
+class ParticipantRead(msgspec.Struct, frozen=True, kw_only=True):
+    """How an audited route names the participant it reads, and the action to log."""
+
+    path_param: str
+    action: str | None
+
+
+def audit_participant(path_param: str = "record_id", *, action: str | None = None) -> dict[str, Any]:
+    """Route options logging each successful answer as a read of the participant named by ``path_param``.
+
+    For example ``@get("/v1/participants/{participant_id:uuid}/timeline",
+    opt={**roles("admin"), **audit_participant("participant_id")})``.
+    The action logged is ``action``, else the route's ``operation_id``.
+    """
+    return {AUDIT: ParticipantRead(path_param=path_param, action=action)}
+
+
+class AccessLogMiddleware:
+    """Gives every request an id (``X-Request-ID``) and logs successful answers of audited routes.
+
+    The entry is written before the answer's first byte leaves: when it cannot
+    be written the caller gets a 500 instead of the record, since a read that
+    leaves no trace is what the log exists to prevent.
+    """
+
+    def __init__(self, app: ASGIApp, pool: Callable[[], asyncpg.Pool]) -> None:
+        self.app = app
+        self._pool = pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4()
+        scope["state"]["request_id"] = request_id
+        handler = scope.get("route_handler")
+        audit = handler.opt.get(AUDIT) if handler is not None else None
+        withheld = False
+
+        async def send_logged(message: Message) -> None:
+            nonlocal withheld
+            if withheld:
+                return
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)["X-Request-ID"] = str(request_id)
+                if isinstance(audit, ParticipantRead) and 200 <= message["status"] < 300:
+                    try:
+                        await self._record(scope, audit, request_id)
+                    except Exception as e:
+                        # No personal data in logs: the route and the exception type only.
+                        _log.error("access log not written for %s: %s", scope["path"], type(e).__name__, exc_info=e)
+                        withheld = True
+                        await _send_problem(send, scope, request_id)
+                        return
+            await send(message)
+
+        await self.app(scope, receive, send_logged)
+
+    async def _record(self, scope: Scope, audit: ParticipantRead, request_id: uuid.UUID) -> None:
+        user = scope.get("user")
+        if not isinstance(user, Principal):
+            raise TypeError("an audited route must require authentication")
+        raw = scope["path_params"][audit.path_param]
+        participant_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+        handler = scope["route_handler"]
+        operation_id = getattr(handler, "operation_id", None)
+        await record_access(
+            self._pool(),
+            programme_id=user.programme_id,
+            user_id=user.user_id,
+            role=user.role,
+            participant_id=participant_id,
+            action=audit.action or str(operation_id or handler.handler_name),
+            request_id=request_id,
+        )
+
+
+async def _send_problem(send: Send, scope: Scope, request_id: uuid.UUID) -> None:
+    body = msgspec.json.encode(
+        Problem(
+            type="https://peoplelinks.example/problems/500",
+            title="Internal error",
+            status=500,
+            detail="the access could not be logged, so the record is withheld",
+            instance=scope["path"],
+        )
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", str(request_id).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+# -- Security headers ---------------------------------------------------------
+
+_ALWAYS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "strict-transport-security": "max-age=63072000; includeSubDomains",
+    "cross-origin-opener-policy": "same-origin",
+}
+# The API answers JSON and files: nothing in them may load, run or be framed.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The documentation pages under /schema load their viewers (Redoc, Swagger UI,
+# Stoplight Elements, RapiDoc) from public CDNs and start them inline.
+_DOCS_CDNS = "https://cdn.jsdelivr.net https://unpkg.com https://cdn.redoc.ly"
+DOCS_CSP = (
+    "default-src 'none'; "
+    f"script-src 'self' 'unsafe-inline' {_DOCS_CDNS}; "
+    f"style-src 'self' 'unsafe-inline' {_DOCS_CDNS} https://fonts.googleapis.com; "
+    f"font-src 'self' data: {_DOCS_CDNS} https://fonts.gstatic.com; "
+    f"img-src 'self' data: {_DOCS_CDNS}; "
+    "connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def _is_docs(path: str) -> bool:
+    return path == OPENAPI_PATH or path.startswith(f"{OPENAPI_PATH}/")
+
+
+async def send_security_headers(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: security headers on every answer, errors and 404s of unknown paths included."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in _ALWAYS.items():
+        headers[name] = value
+    if _is_docs(scope["path"]):
+        headers["content-security-policy"] = DOCS_CSP
+    else:
+        headers["content-security-policy"] = API_CSP
+        # Answers carry records of people with convictions: no cache may keep them.
+        headers["cache-control"] = "no-store"

@@ -17,6 +17,7 @@ from typing import Any
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from infra.accounts import prune_authentication_records
 from infra.db import create_app_pool
 from infra.event_store import EventStore
 from infra.queue import ADVANCE_JOB, queue_name, redis_settings
@@ -44,6 +45,12 @@ async def keep_monthly_reports_job(ctx: dict[str, Any]) -> int:
     return await keep_monthly_reports(store.pool, dt.datetime.now(dt.UTC).date())
 
 
+async def prune_authentication_job(ctx: dict[str, Any]) -> None:
+    """Forget old login attempts and long-expired sessions (client addresses are personal data)."""
+    store: EventStore = ctx["store"]
+    await prune_authentication_records(store.pool, keep=dt.timedelta(days=30))
+
+
 async def _sweep_forever(ctx: dict[str, Any]) -> None:
     while True:
         try:
@@ -63,6 +70,7 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
         "functions": [func(advance_projections, name=ADVANCE_JOB, max_tries=3)],
         "cron_jobs": [
             cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
+            cron(prune_authentication_job, hour={3}, minute={5}, unique=True),
         ],
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
