@@ -8,6 +8,8 @@ import uuid
 import asyncpg
 import msgspec
 
+from infra.db import Connection
+
 
 class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One read of one participant's record."""
@@ -33,7 +35,7 @@ class AccessQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def record_access(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Connection | asyncpg.Pool,
     *,
     programme_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -56,7 +58,7 @@ async def record_access(
 
 
 async def read_access_log(
-    conn: asyncpg.Connection | asyncpg.Pool, programme_id: uuid.UUID, query: AccessQuery
+    conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, query: AccessQuery
 ) -> list[AccessEntry]:
     """The programme's entries matching ``query``, newest first; ``since`` inclusive, ``until`` exclusive."""
     rows = await conn.fetch(

@@ -14,6 +14,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from infra.db import Connection, tenant_connection
 from infra.tokens import new_refresh_token, refresh_token_digest
 
 Role = Literal["admin", "staff", "counselor", "funder"]
@@ -68,7 +69,7 @@ async def create_programme(
 
 
 async def create_user(
-    conn: asyncpg.Connection | asyncpg.Pool, *, programme_id: uuid.UUID, email: str, role: Role, password: str
+    conn: Connection | asyncpg.Pool, *, programme_id: uuid.UUID, email: str, role: Role, password: str
 ) -> uuid.UUID:
     """Add a user to a programme; raises ``EmailTaken`` when the address is in use."""
     user_id = uuid.uuid4()
@@ -87,10 +88,11 @@ async def create_user(
     return user_id
 
 
-async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, email: str, password: str) -> UserAccount | None:
+async def authenticate(conn: Connection | asyncpg.Pool, email: str, password: str) -> UserAccount | None:
     """The active user with this e-mail and password, else None (same cost either way)."""
+    # Before login there is no programme to act for: one definer function answers this one lookup.
     row = await conn.fetchrow(
-        "SELECT user_id, programme_id, email, role, password_hash FROM users WHERE email = $1 AND disabled_at IS NULL",
+        "SELECT user_id, programme_id, email, role, password_hash FROM peoplelinks_login_lookup($1)",
         email.strip().lower(),
     )
     if row is None:
@@ -102,7 +104,7 @@ async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, email: str, pass
 
 
 async def counselors_among(
-    conn: asyncpg.Connection | asyncpg.Pool, programme_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
+    conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
 ) -> frozenset[uuid.UUID]:
     """Which of ``user_ids`` are active users of the programme who may counsel."""
     ids = list(set(user_ids))
@@ -239,7 +241,7 @@ async def open_session(pool: asyncpg.Pool, account: UserAccount, *, ttl: dt.time
     """Start a session for a user who has just logged in; it ends at the latest after ``ttl``."""
     session_id = uuid.uuid4()
     token, digest = new_refresh_token()
-    async with pool.acquire() as conn, conn.transaction():
+    async with tenant_connection(pool, account.programme_id) as conn, conn.transaction():
         expires_in = await conn.fetchval(
             """INSERT INTO sessions (session_id, user_id, programme_id, expires_at)
                VALUES ($1, $2, $3, now() + $4::interval)
@@ -274,7 +276,10 @@ async def refresh_session(pool: asyncpg.Pool, refresh_token: str) -> SessionGran
     so the second is seen as the reuse it is.
     """
     digest = refresh_token_digest(refresh_token)
-    async with pool.acquire() as conn, conn.transaction():
+    programme_id = await pool.fetchval("SELECT peoplelinks_refresh_programme($1)", digest)
+    if programme_id is None:
+        raise RefreshRefused()
+    async with tenant_connection(pool, programme_id) as conn, conn.transaction():
         row = await conn.fetchrow(
             """SELECT r.session_id, r.used_at, r.expires_at > now() AS token_live,
                       s.revoked_at, s.expires_at > now() AS session_live,
@@ -326,9 +331,13 @@ async def refresh_session(pool: asyncpg.Pool, refresh_token: str) -> SessionGran
     return grant
 
 
-async def session_user(pool: asyncpg.Pool, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
-    """The user of this session if it is open and the user active, else None (one primary-key lookup)."""
-    row = await pool.fetchrow(
+async def session_user(conn: Connection, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
+    """The user of this session if it is open and the user active, else None (one primary-key lookup).
+
+    ``conn`` acts for the programme the token names: a token naming another
+    programme finds no session.
+    """
+    row = await conn.fetchrow(
         """SELECT u.user_id, u.programme_id, u.role
            FROM sessions s JOIN users u ON u.user_id = s.user_id
            WHERE s.session_id = $1 AND s.user_id = $2
@@ -341,7 +350,7 @@ async def session_user(pool: asyncpg.Pool, session_id: uuid.UUID, user_id: uuid.
     return SessionUser(user_id=row["user_id"], programme_id=row["programme_id"], role=row["role"])
 
 
-async def end_session(pool: asyncpg.Pool, session_id: uuid.UUID) -> None:
+async def end_session(pool: Connection | asyncpg.Pool, session_id: uuid.UUID) -> None:
     """Log out: the session's refresh token and access tokens stop working at once."""
     await pool.execute(
         """UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout'
@@ -350,7 +359,7 @@ async def end_session(pool: asyncpg.Pool, session_id: uuid.UUID) -> None:
     )
 
 
-async def prune_authentication_records(conn: asyncpg.Connection | asyncpg.Pool, *, keep: dt.timedelta) -> None:
+async def prune_authentication_records(conn: Connection | asyncpg.Pool, *, keep: dt.timedelta) -> None:
     """Forget login attempts older than ``keep`` and sessions that expired more than ``keep`` ago.
 
     Throttling looks back less than an hour; what is kept longer serves only

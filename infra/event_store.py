@@ -314,9 +314,10 @@ class EventStore:
         value = await self._pool.fetchval("SELECT coalesce(max(global_position), 0) FROM events")
         return int(value)
 
-    async def status(self) -> StoreStatus:
-        """Head, size and the age of the oldest open transaction (what holds readers back)."""
-        row = await self._pool.fetchrow(
+    async def status(self, conn: Connection | None = None) -> StoreStatus:
+        """Head and size (of what ``conn`` may see), and the age of the oldest open transaction."""
+        target: Connection | asyncpg.Pool = conn if conn is not None else self._pool
+        row = await target.fetchrow(
             """SELECT (SELECT coalesce(max(global_position), 0) FROM events) AS head,
                       (SELECT count(*) FROM events) AS events,
                       (SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity

@@ -15,6 +15,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "postgresql://postgres@localhost:5432/peoplelinks"
     # The role the application acts as (owns no table; see 0001_event_store.sql).
     app_role: str = "peoplelinks_app"
+    # The role the worker acts as: it keeps the read models of every programme.
+    worker_role: str = "peoplelinks_worker"
     redis_url: str = "redis://localhost:6379/0"
     # Prefix of every Redis key and arq queue, so that test runs and
     # deployments sharing one Redis never see each other's jobs.
@@ -57,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             database_url=env.get("DATABASE_URL", defaults.database_url),
             app_role=env.get("PEOPLELINKS_APP_ROLE", defaults.app_role),
+            worker_role=env.get("PEOPLELINKS_WORKER_ROLE", defaults.worker_role),
             redis_url=env.get("REDIS_URL", defaults.redis_url),
             redis_prefix=env.get("PEOPLELINKS_REDIS_PREFIX", defaults.redis_prefix),
             # Without a configured key each process makes its own: tokens then

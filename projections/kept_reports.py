@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from domain.reporting.scope import ReportParams
+from infra.db import Connection
 from projections import report_facts
 from projections.outcome_reports import month_end_period, outcome_body
 from projections.runner import projection_status
@@ -84,7 +85,7 @@ class KeptReport(msgspec.Struct, frozen=True, kw_only=True, rename={"period_from
     created_at: dt.datetime
 
 
-async def list_kept(pool: asyncpg.Pool, programme_id: uuid.UUID, audience: str) -> list[KeptReport]:
+async def list_kept(pool: Connection | asyncpg.Pool, programme_id: uuid.UUID, audience: str) -> list[KeptReport]:
     """A programme's kept monthly reports for one audience, newest first."""
     rows = await pool.fetch(
         """SELECT as_of, period_from, period_to, global_position, hash, created_at FROM kept_reports
@@ -97,7 +98,7 @@ async def list_kept(pool: asyncpg.Pool, programme_id: uuid.UUID, audience: str) 
 
 
 async def kept_body(
-    pool: asyncpg.Pool, programme_id: uuid.UUID, as_of: dt.date, audience: str
+    pool: Connection | asyncpg.Pool, programme_id: uuid.UUID, as_of: dt.date, audience: str
 ) -> dict[str, Any] | None:
     """The body of one kept report, exactly as it was built."""
     body = await pool.fetchval(

@@ -22,8 +22,15 @@ ProgressCallback = Callable[[int, int], None]
 
 
 async def _apply_from(
-    conn: Connection, store: EventStore, projection: Projection, table: str, cursor: Cursor, batch_size: int,
-    progress: ProgressCallback | None, done: int, total: int,
+    conn: Connection,
+    store: EventStore,
+    projection: Projection,
+    table: str,
+    cursor: Cursor,
+    batch_size: int,
+    progress: ProgressCallback | None,
+    done: int,
+    total: int,
 ) -> tuple[Cursor, int]:
     while True:
         batch: list[RecordedEvent] = await store.read_all(cursor, limit=batch_size, conn=conn)
@@ -43,6 +50,7 @@ async def rebuild(
     *,
     live_table: str,
     app_role: str,
+    worker_role: str,
     batch_size: int = 5000,
     progress: ProgressCallback | None = None,
 ) -> tuple[int, float]:
@@ -53,7 +61,9 @@ async def rebuild(
     total = int(await owner.fetchval("SELECT count(*) FROM events"))
     await owner.execute(f'CREATE TABLE "{fresh}" (LIKE "{live_table}" INCLUDING ALL)')
     try:
-        await owner.execute(f'GRANT SELECT, INSERT, UPDATE ON "{fresh}" TO "{app_role}"')
+        await owner.execute(f'GRANT SELECT, INSERT, UPDATE ON "{fresh}" TO "{app_role}", "{worker_role}"')
+        # LIKE copies no row-level security: give the fresh table the same policies before it holds a row.
+        await owner.execute("SELECT peoplelinks_secure_table($1::regclass, true)", fresh)
         # Fill in batches, each its own transaction, without the lock: the live model is untouched.
         cursor, done = Cursor(), 0
         while True:
@@ -74,7 +84,10 @@ async def rebuild(
                    VALUES ($1, $2::text::xid8, $3, $4, now())
                    ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position,
                        events = EXCLUDED.events, updated_at = now()""",
-                projection.name, str(cursor.tx_id), cursor.global_position, done,
+                projection.name,
+                str(cursor.tx_id),
+                cursor.global_position,
+                done,
             )
         await owner.execute(f'DROP TABLE "{retired}"')
     except BaseException:

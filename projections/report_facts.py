@@ -93,7 +93,9 @@ class ReportFactsProjection:
             )
 
 
-_SELECT = "SELECT kind, record::text AS record, voided_at, voided_position, changed FROM {table} WHERE programme_id = $1"
+_SELECT = (
+    "SELECT kind, record::text AS record, voided_at, voided_position, changed FROM {table} WHERE programme_id = $1"
+)
 
 
 def _merge(facts: f.Facts, rows: list[asyncpg.Record]) -> int:
@@ -106,8 +108,12 @@ def _merge(facts: f.Facts, rows: list[asyncpg.Record]) -> int:
         if held is not None:
             if row["voided_at"] is None:
                 continue
-            f.mark_void(facts, f.Void(voided_event_id=decoded.event_id, voided_at=row["voided_at"],
-                                      voided_position=row["voided_position"]))
+            f.mark_void(
+                facts,
+                f.Void(
+                    voided_event_id=decoded.event_id, voided_at=row["voided_at"], voided_position=row["voided_position"]
+                ),
+            )
             continue
         decoded.voided_at = row["voided_at"]
         decoded.voided_position = row["voided_position"]
@@ -134,7 +140,7 @@ class FactsCache:
         self._held: dict[uuid.UUID, tuple[int, int, f.Facts]] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
 
-    async def facts(self, pool: asyncpg.Pool, programme_id: uuid.UUID) -> f.Facts:
+    async def facts(self, pool: Connection | asyncpg.Pool, programme_id: uuid.UUID) -> f.Facts:
         """The programme's facts as of now (every row committed before the call)."""
         lock = self._locks.setdefault(programme_id, asyncio.Lock())
         async with lock:

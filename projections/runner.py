@@ -148,7 +148,9 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: dt.datetime | None
 
 
-async def projection_status(pool: asyncpg.Pool, names: Sequence[str]) -> tuple[int, list[ProjectionStatus]]:
+async def projection_status(
+    pool: Connection | asyncpg.Pool, names: Sequence[str]
+) -> tuple[int, list[ProjectionStatus]]:
     """The store's head and, per projection, the position up to which every event is applied, and the lag.
 
     Readers follow (tx_id, position), so a projection may have applied some events

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -79,6 +80,42 @@ def worker() -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the API listens on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port the API listens on.")
+@click.option(
+    "--data-dir",
+    default=".peoplelinks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded PostgreSQL, the secret key and the demo credentials are kept.",
+)
+@click.option(
+    "--participants",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="Demo participants recorded the first time (the demo is recorded once).",
+)
+def up(host: str, port: int, data_dir: Path, participants: int) -> None:
+    """Everything for a first look: database, demo data, API, dashboards and worker in one process.
+
+    PostgreSQL and Redis are embedded when DATABASE_URL / REDIS_URL are unset (a
+    private cluster kept in DATA_DIR/postgres and a Redis that persists nothing,
+    on free ports of 127.0.0.1; install them with scripts/services.sh
+    --install-only). Then migrations, a demo programme with an admin, a staff
+    user, two counselors and a funder, and a few hundred participants' events
+    over 2025-2026; prints the URLs and the demo logins. Ctrl-C stops it all.
+    """
+    from services.up import CannotStart, UpOptions, run_up
+
+    options = UpOptions(host=host, port=port, data_dir=data_dir, participants=participants)
+    try:
+        asyncio.run(run_up(options))
+    except CannotStart as e:
+        raise click.ClickException(str(e)) from e
+
+
+@main.command()
 @click.argument("names", nargs=-1, metavar="[PROJECTION]...")
 @click.option("--batch-size", default=5000, show_default=True, help="Events read and applied per transaction.")
 def rebuild(names: tuple[str, ...], batch_size: int) -> None:
@@ -89,7 +126,7 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from infra.db import connect_owner, create_app_pool
+    from infra.db import connect_owner, create_worker_pool
     from infra.event_store import EventStore
     from projections.rebuild import rebuild as rebuild_projection
     from projections.registry import PROJECTIONS
@@ -102,11 +139,14 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
 
     async def run() -> None:
         owner = await connect_owner(settings)
-        pool = await create_app_pool(settings, min_size=1, max_size=2)
+        pool = await create_worker_pool(settings, min_size=1, max_size=2)
         try:
             with Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} events"),
-                TextColumn("{task.fields[rate]:,.0f} events/s"), TimeRemainingColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f} events"),
+                TextColumn("{task.fields[rate]:,.0f} events/s"),
+                TimeRemainingColumn(),
             ) as bar:
                 for name in chosen:
                     projection, table = PROJECTIONS[name]
@@ -118,8 +158,14 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
                         bar.update(task, completed=done, total=total, rate=done / elapsed)  # type: ignore[arg-type]
 
                     applied, seconds = await rebuild_projection(
-                        owner, EventStore(pool), projection, live_table=table, app_role=settings.app_role,
-                        batch_size=batch_size, progress=report,
+                        owner,
+                        EventStore(pool),
+                        projection,
+                        live_table=table,
+                        app_role=settings.app_role,
+                        worker_role=settings.worker_role,
+                        batch_size=batch_size,
+                        progress=report,
                     )
                     bar.console.print(f"{name}: {applied:,} events in {seconds:.1f} s, swapped in")
         finally:

@@ -14,13 +14,13 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
 import msgspec
 
 from domain.events import CREATION_EVENTS, Event, decode_data, encode_data, type_name
 from domain.rules import References, RuleViolation, check_append, lookups_for
 from domain.streams import Entry, StreamState, evolve, initial_state, stream_id_of, stream_kind
 from infra.accounts import counselors_among
+from infra.db import Connection, tenant_connection
 from infra.event_store import (
     AppendResult,
     ConcurrencyConflict,
@@ -149,44 +149,45 @@ class Recorder:
         metadata: Metadata,
         expected_versions: dict[str, int] | None,
     ) -> RecordOutcome:
-        pool = self._store.pool
-        replay = await self._replay(pool, programme_id, incoming)
-        if replay is not None:
-            return replay
-        stream_ids = list(dict.fromkeys(item.stream_id for item in incoming))
-        states = await self._load(pool, programme_id, stream_ids)
-        for stream_id, expected in (expected_versions or {}).items():
-            actual = states[stream_id].version if stream_id in states else 0
-            if expected != actual:
-                raise VersionMismatch(stream_id, expected, actual)
-        refs = await self._references(pool, programme_id, incoming)
-        loaded = dict(states)
-        now = self._clock()
-        for item in incoming:
-            entry = Entry(event_id=item.event_id, occurred_at=item.occurred_at, event=item.event)
-            try:
-                check_append(states[item.stream_id], entry, refs, now=now)
-            except RuleViolation as violation:
-                raise RuleViolation(_join(item.field, violation.field), violation.message) from None
-            states[item.stream_id] = evolve(states[item.stream_id], entry)
-        appends = [
-            StreamAppend(
-                stream_id=stream_id,
-                kind=loaded[stream_id].kind,
-                expected_version=loaded[stream_id].version,
-                events=[_new_event(i) for i in incoming if i.stream_id == stream_id],
-                removes_record=loaded[stream_id].exists and not states[stream_id].exists,
-            )
-            for stream_id in stream_ids
-        ]
-        async with pool.acquire() as conn, conn.transaction():
-            results = await self._store.append(conn, programme_id, appends, metadata)
-        for stream_id in stream_ids:
-            self._cache.put((programme_id, stream_id), states[stream_id])
+        # One connection for the whole attempt, acting for the programme (row-level security).
+        async with tenant_connection(self._store.pool, programme_id) as conn:
+            replay = await self._replay(conn, programme_id, incoming)
+            if replay is not None:
+                return replay
+            stream_ids = list(dict.fromkeys(item.stream_id for item in incoming))
+            states = await self._load(conn, programme_id, stream_ids)
+            for stream_id, expected in (expected_versions or {}).items():
+                actual = states[stream_id].version if stream_id in states else 0
+                if expected != actual:
+                    raise VersionMismatch(stream_id, expected, actual)
+            refs = await self._references(conn, programme_id, incoming)
+            loaded = dict(states)
+            now = self._clock()
+            for item in incoming:
+                entry = Entry(event_id=item.event_id, occurred_at=item.occurred_at, event=item.event)
+                try:
+                    check_append(states[item.stream_id], entry, refs, now=now)
+                except RuleViolation as violation:
+                    raise RuleViolation(_join(item.field, violation.field), violation.message) from None
+                states[item.stream_id] = evolve(states[item.stream_id], entry)
+            appends = [
+                StreamAppend(
+                    stream_id=stream_id,
+                    kind=loaded[stream_id].kind,
+                    expected_version=loaded[stream_id].version,
+                    events=[_new_event(i) for i in incoming if i.stream_id == stream_id],
+                    removes_record=loaded[stream_id].exists and not states[stream_id].exists,
+                )
+                for stream_id in stream_ids
+            ]
+            async with conn.transaction():
+                results = await self._store.append(conn, programme_id, appends, metadata)
+            for stream_id in stream_ids:
+                self._cache.put((programme_id, stream_id), states[stream_id])
         return RecordOutcome(results=results, replayed=False)
 
     async def _replay(
-        self, pool: asyncpg.Pool, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
+        self, pool: Connection, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
     ) -> RecordOutcome | None:
         """The first answer again when every event id is stored with the same content."""
         stored = {
@@ -219,7 +220,7 @@ class Recorder:
             )
         return RecordOutcome(results=list(results.values()), replayed=True)
 
-    async def _load(self, pool: asyncpg.Pool, programme_id: uuid.UUID, stream_ids: list[str]) -> dict[str, StreamState]:
+    async def _load(self, pool: Connection, programme_id: uuid.UUID, stream_ids: list[str]) -> dict[str, StreamState]:
         states: dict[str, StreamState] = {}
         cold: list[str] = []
         for stream_id in stream_ids:
@@ -240,7 +241,7 @@ class Recorder:
         return states
 
     async def _references(
-        self, pool: asyncpg.Pool, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
+        self, pool: Connection, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
     ) -> References:
         """The contacts, employers and counselors the new events name that exist in the programme."""
         contacts: set[uuid.UUID] = set()

@@ -18,7 +18,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from infra.accounts import create_programme, create_user
-from infra.db import connect_owner, create_app_pool
+from infra.db import connect_owner, create_app_pool, create_worker_pool
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
@@ -88,6 +88,14 @@ def settings(database_url: str) -> Settings:
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """The application's pool (acting as the application role)."""
     the_pool = await create_app_pool(settings)
+    yield the_pool
+    await the_pool.close()
+
+
+@pytest.fixture
+async def worker_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The worker's pool (acting as the worker role: every programme's read models)."""
+    the_pool = await create_worker_pool(settings)
     yield the_pool
     await the_pool.close()
 

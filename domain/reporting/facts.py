@@ -71,9 +71,30 @@ class CounselorAssignment(Record, kw_only=True, gc=False):
 
 
 class Contact(Record, kw_only=True, gc=False):
-    """A ``contact_added``: the contact exists (until its creation is voided)."""
+    """A ``contact_added``: the contact exists (until its creation is voided), and the employer it names, if any."""
 
     contact_id: uuid.UUID
+    employer_id: uuid.UUID | None = None
+
+
+class ContactEmployer(Record, kw_only=True, gc=False):
+    """A ``contact_updated`` naming an ``employer_id``: the contact works there from this event on.
+
+    An update that does not name an employer makes no record (stored events omit
+    absent fields, so an update cannot clear the employer, only change it).
+    """
+
+    contact_id: uuid.UUID
+    employer_id: uuid.UUID
+
+
+class RelationshipNoted(Record, kw_only=True, gc=False):
+    """A ``relationship_noted``: how close the participant is to a contact and how they know each other."""
+
+    participant_id: uuid.UUID
+    contact_id: uuid.UUID
+    closeness: ev.Closeness
+    how_known: ev.HowKnown
 
 
 class Outreach(Record, kw_only=True, gc=False):
@@ -213,8 +234,11 @@ ParticipantRecord: TypeAlias = (
     | Promotion
     | JobEnd
     | Exit
+    | RelationshipNoted
 )
-FactRecord: TypeAlias = ParticipantRecord | Contact
+DirectoryRecord: TypeAlias = Contact | ContactEmployer
+"""Records of the programme's shared contact directory (no participant)."""
+FactRecord: TypeAlias = ParticipantRecord | DirectoryRecord
 
 
 class OutreachTimes(msgspec.Struct, kw_only=True):
@@ -286,6 +310,7 @@ class ParticipantFacts(msgspec.Struct, kw_only=True):
     promotions: list[Promotion] = msgspec.field(default_factory=list)
     job_ends: list[JobEnd] = msgspec.field(default_factory=list)
     exits: list[Exit] = msgspec.field(default_factory=list)
+    relationships: list[RelationshipNoted] = msgspec.field(default_factory=list)
 
 
 class Facts(msgspec.Struct, kw_only=True):
@@ -293,6 +318,8 @@ class Facts(msgspec.Struct, kw_only=True):
 
     participants: dict[uuid.UUID, ParticipantFacts] = msgspec.field(default_factory=dict)
     contacts: dict[uuid.UUID, Contact] = msgspec.field(default_factory=dict)
+    contact_employers: dict[uuid.UUID, list[ContactEmployer]] = msgspec.field(default_factory=dict)
+    """Each contact's ``contact_updated`` records naming an employer, in the order they were added."""
     by_event_id: dict[uuid.UUID, FactRecord] = msgspec.field(default_factory=dict)
     last_position: int = 0
     """The highest ``position`` or ``voided_position`` of any record (what its rows alone can tell)."""
@@ -322,7 +349,13 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
         return Void(voided_event_id=event.voided_event_id, voided_at=at, voided_position=envelope.global_position)
     if kind == "contact":
         if isinstance(event, ev.ContactAdded):
-            return Contact(event_id=eid, position=pos, occurred_at=at, contact_id=stream_id)
+            return Contact(
+                event_id=eid, position=pos, occurred_at=at, contact_id=stream_id, employer_id=event.employer_id
+            )
+        if isinstance(event, ev.ContactUpdated) and event.employer_id is not None:
+            return ContactEmployer(
+                event_id=eid, position=pos, occurred_at=at, contact_id=stream_id, employer_id=event.employer_id
+            )
         return None
     if kind != "participant":
         return None
@@ -346,6 +379,16 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
         case ev.CounselorAssigned():
             return CounselorAssignment(
                 event_id=eid, position=pos, occurred_at=at, participant_id=pid, counselor_id=event.counselor_id
+            )
+        case ev.RelationshipNoted():
+            return RelationshipNoted(
+                event_id=eid,
+                position=pos,
+                occurred_at=at,
+                participant_id=pid,
+                contact_id=event.contact_id,
+                closeness=event.closeness,
+                how_known=event.how_known,
             )
         case ev.OutreachSent():
             return Outreach(
@@ -493,6 +536,9 @@ def add_record(facts: Facts, record: FactRecord) -> None:
         if known is None or record.position < known.position:
             facts.contacts[record.contact_id] = record
         return
+    if isinstance(record, ContactEmployer):
+        facts.contact_employers.setdefault(record.contact_id, []).append(record)
+        return
     bundle = _bundle(facts, record.participant_id)
     bundle.highest_position = max(bundle.highest_position, record.position)
     if bundle.latest_occurred_at is None or record.occurred_at > bundle.latest_occurred_at:
@@ -532,6 +578,8 @@ def add_record(facts: Facts, record: FactRecord) -> None:
             bundle.job_ends.append(record)
         case Exit():
             bundle.exits.append(record)
+        case RelationshipNoted():
+            bundle.relationships.append(record)
 
 
 def mark_void(facts: Facts, void: Void) -> FactRecord | None:
@@ -542,7 +590,7 @@ def mark_void(facts: Facts, void: Void) -> FactRecord | None:
     facts.last_position = max(facts.last_position, void.voided_position)
     record.voided_at = void.voided_at
     record.voided_position = void.voided_position
-    if not isinstance(record, Contact):
+    if not isinstance(record, Contact | ContactEmployer):
         facts.participants[record.participant_id].voided += 1
     return record
 

@@ -1,4 +1,4 @@
-"""What one participant's facts amount to as of a report: enrolment, counselor, outreach replies, jobs, exit.
+"""What one participant's facts amount to as of a report: enrolment, counselor, activity, replies, jobs, exit, links.
 
 Each function reads one participant's records once, and skips checking each record
 when all of them count (``AsOf.counts_all``). What a voided or not-yet-happened event
@@ -15,16 +15,105 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from domain.reporting.facts import (
+    Application,
+    ApplicationClosure,
     Contact,
     Exit,
     Hire,
+    Interview,
     JobEnd,
+    Meeting,
     Outreach,
     Participant,
     ParticipantFacts,
+    Record,
+    Referral,
+    RelationshipNoted,
     Response,
 )
-from domain.reporting.scope import AsOf
+from domain.reporting.scope import AsOf, R, ReportParams
+
+
+class ViewParams(msgspec.Struct, frozen=True, kw_only=True):
+    """What a participant's views, the follow-up queue and the funnel look from, and whom they cover.
+
+    Unlike a report they have no period: everything up to ``as_of`` (and ``as_of_position``) counts.
+    """
+
+    as_of: dt.date
+    time_zone: dt.tzinfo = dt.UTC
+    as_of_position: int | None = None
+    cohort: str | None = None
+    counselor_id: uuid.UUID | None = None
+
+
+def looking_from(params: ViewParams) -> AsOf:
+    """What counts for a view: the same rules as a report's, from the end of ``as_of``."""
+    return AsOf(
+        ReportParams(
+            from_date=params.as_of,
+            to_date=params.as_of,
+            as_of=params.as_of,
+            time_zone=params.time_zone,
+            as_of_position=params.as_of_position,
+        )
+    )
+
+
+class Activity(msgspec.Struct, kw_only=True, gc=False):
+    """A participant's counted networking and applications as of the report.
+
+    Events about what does not exist (a response to an outreach, an interview or a
+    closing of an application, that does not count) are dropped, so what is here counts.
+    """
+
+    relationships: Sequence[RelationshipNoted]
+    outreaches: Sequence[Outreach]
+    responses: Sequence[Response]
+    """Responses to counted outreaches."""
+    meetings: Sequence[Meeting]
+    referrals: Sequence[Referral]
+    applications: Sequence[Application]
+    interviews: Sequence[Interview]
+    """Interviews of counted applications."""
+    closures: Sequence[ApplicationClosure]
+    """Closings of counted applications."""
+
+
+def _counted(records: Sequence[R], all_count: bool, as_of: AsOf) -> Sequence[R]:
+    return records if all_count else as_of.counted(records)
+
+
+def activity_as_of(bundle: ParticipantFacts, as_of: AsOf) -> Activity:
+    """The participant's counted relationships, outreaches, responses, meetings, referrals and applications."""
+    all_count = as_of.counts_all(bundle)
+    outreaches = _counted(bundle.outreaches, all_count, as_of)
+    applications = _counted(bundle.applications, all_count, as_of)
+    sent = {outreach.outreach_id.int for outreach in outreaches}
+    applied = {application.application_id.int for application in applications}
+    return Activity(
+        relationships=_counted(bundle.relationships, all_count, as_of),
+        outreaches=outreaches,
+        responses=[
+            response for response in _counted(bundle.responses, all_count, as_of) if response.outreach_id.int in sent
+        ],
+        meetings=_counted(bundle.meetings, all_count, as_of),
+        referrals=_counted(bundle.referrals, all_count, as_of),
+        applications=applications,
+        interviews=[
+            interview
+            for interview in _counted(bundle.interviews, all_count, as_of)
+            if interview.application_id.int in applied
+        ],
+        closures=[
+            closure for closure in _counted(bundle.closures, all_count, as_of) if closure.application_id.int in applied
+        ],
+    )
+
+
+def removed_as_of(record: Record, as_of: AsOf) -> bool:
+    """Whether the record's event happened but a counted void has removed it (a contact, say) by the report."""
+    return record.position <= as_of.position and record.occurred_at < as_of.end and not as_of.counts(record)
 
 
 class OutreachReplies(msgspec.Struct, kw_only=True, gc=False):
@@ -186,7 +275,24 @@ def people_links(
     bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], contacts: Mapping[uuid.UUID, Contact], as_of: AsOf
 ) -> set[uuid.UUID]:
     """The participant's People Links: contacts whose referral an application names, or via whom a job started."""
-    links: set[uuid.UUID] = set()
+    return set(people_links_since(bundle, jobs, contacts, as_of))
+
+
+def people_links_since(
+    bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], contacts: Mapping[uuid.UUID, Contact], as_of: AsOf
+) -> dict[uuid.UUID, dt.date]:
+    """Each People Link of the participant with the day it became one.
+
+    That day is the earliest of the dates of the applications naming the contact's
+    referral and the start dates of the jobs found via the contact.
+    """
+    since: dict[uuid.UUID, dt.date] = {}
+
+    def link(contact_id: uuid.UUID, day: dt.date) -> None:
+        known = since.get(contact_id)
+        if known is None or day < known:
+            since[contact_id] = day
+
     referrers: dict[uuid.UUID, uuid.UUID] = {}
     for referral in bundle.referrals:
         if as_of.counts(referral):
@@ -195,12 +301,12 @@ def people_links(
         for application in bundle.applications:
             referral_id = application.referral_id
             if referral_id is not None and referral_id in referrers and as_of.counts(application):
-                links.add(referrers[referral_id])
+                link(referrers[referral_id], as_of.local_date(application.occurred_at))
     for job in jobs.values():
         via = job.hire.via_contact_id
         if via is not None and job.hire.start_date <= as_of.date:
-            links.add(via)
-    return {contact_id for contact_id in links if _contact_exists(contacts.get(contact_id), as_of)}
+            link(via, job.hire.start_date)
+    return {contact_id: day for contact_id, day in since.items() if _contact_exists(contacts.get(contact_id), as_of)}
 
 
 def _contact_exists(contact: Contact | None, as_of: AsOf) -> bool:

@@ -7,13 +7,13 @@ import uuid
 import zoneinfo
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from infra.access_log import AccessEntry, AccessQuery, read_access_log
+from infra.db import TenantConnection
 from services.api.problems import InvalidRequest
 from services.api.security import Principal, roles
 
@@ -59,7 +59,7 @@ class AccessLogController(Controller):
     async def access_log(
         self,
         request: Request[Principal, Any, Any],
-        pool: NamedDependency[asyncpg.Pool],
+        db: NamedDependency[TenantConnection],
         participant_id: FromQuery[uuid.UUID | None] = None,
         user_id: FromQuery[uuid.UUID | None] = None,
         from_: Annotated[
@@ -70,7 +70,7 @@ class AccessLogController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="at most this many entries")] = 100,
     ) -> AccessLogOut:
         principal = request.user
-        zone_name = await pool.fetchval(
+        zone_name = await db.fetchval(
             "SELECT time_zone FROM programmes WHERE programme_id = $1", principal.programme_id
         )
         zone = zoneinfo.ZoneInfo(zone_name or "UTC")
@@ -84,5 +84,5 @@ class AccessLogController(Controller):
         )
         if query.since is not None and query.until is not None and query.since >= query.until:
             raise InvalidRequest("from", "from is after to")
-        entries = await read_access_log(pool, principal.programme_id, query)
+        entries = await read_access_log(db, principal.programme_id, query)
         return AccessLogOut(entries=entries, next_before=entries[-1].position if len(entries) == limit else None)

@@ -25,6 +25,7 @@ from infra.accounts import (
     open_session,
     refresh_session,
 )
+from infra.db import TenantConnection
 from infra.settings import Settings
 from infra.tokens import TokenClaims, issue_token
 from services.api.problems import Problem, problem
@@ -173,8 +174,10 @@ class AccountsController(Controller):
         summary="End this session: its access and refresh tokens stop working",
         status_code=204,
     )
-    async def logout(self, request: Request[Principal, TokenClaims, Any], pool: NamedDependency[asyncpg.Pool]) -> None:
-        await end_session(pool, request.auth.session_id)
+    async def logout(
+        self, request: Request[Principal, TokenClaims, Any], db: NamedDependency[TenantConnection]
+    ) -> None:
+        await end_session(db, request.auth.session_id)
 
     @post(
         "/v1/users",
@@ -184,9 +187,9 @@ class AccountsController(Controller):
         status_code=201,
     )
     async def create(
-        self, data: JSONBody[UserIn], request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
+        self, data: JSONBody[UserIn], request: Request[Principal, Any, Any], db: NamedDependency[TenantConnection]
     ) -> UserOut:
         user_id = await create_user(
-            pool, programme_id=request.user.programme_id, email=data.email, role=data.role, password=data.password
+            db, programme_id=request.user.programme_id, email=data.email, role=data.role, password=data.password
         )
         return UserOut(user_id=user_id)

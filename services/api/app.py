@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
@@ -16,7 +16,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from infra.db import create_app_pool
+from infra.db import TenantConnection, create_app_pool, tenant_connection
 from infra.event_store import EventStore
 from infra.queue import Waker
 from infra.settings import Settings
@@ -31,6 +31,7 @@ from services.api.report_routes import ReportController
 from services.api.security import (
     AccessLogMiddleware,
     BearerAuthentication,
+    Principal,
     role_guard,
     send_security_headers,
 )
@@ -74,6 +75,11 @@ def create_app(
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
+    async def provide_db(request: Request[Principal, Any, Any]) -> AsyncIterator[TenantConnection]:
+        """A connection acting for the caller's programme (row-level security), for the request's duration."""
+        async with tenant_connection(holder["pool"], request.user.programme_id) as conn:
+            yield conn
+
     handlers = exception_handlers()
     handlers[AuthFailed] = _auth_failed
     return Litestar(
@@ -92,6 +98,7 @@ def create_app(
             "pool": Provide(lambda: holder["pool"], sync_to_thread=False),
             "store": Provide(lambda: holder["store"], sync_to_thread=False),
             "recorder": Provide(lambda: holder["recorder"], sync_to_thread=False),
+            "db": Provide(provide_db),
             "facts_cache": Provide(lambda: facts_cache, sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },

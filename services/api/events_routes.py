@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter
 from domain.events import EVENT_TYPES, decode_data
 from domain.rules import RuleViolation
 from domain.streams import StreamKind, stream_id_of, stream_kind
+from infra.db import tenant_connection
 from infra.event_store import AppendResult, EventStore, Metadata, RecordedEvent
 from services.api.problems import InvalidRequest, NotFound, field_of_validation_error
 from services.api.security import Principal, audit_participant, roles
@@ -289,7 +290,8 @@ class EventsController(Controller):
 
     async def _read(self, kind: StreamKind, record_id: uuid.UUID, principal: Principal, store: EventStore) -> StreamOut:
         stream_id = stream_id_of(kind, record_id)
-        events = (await store.read_streams(store.pool, principal.programme_id, [stream_id]))[stream_id]
+        async with tenant_connection(store.pool, principal.programme_id) as conn:
+            events = (await store.read_streams(conn, principal.programme_id, [stream_id]))[stream_id]
         if not events:
             raise NotFound()
         voided_by = {uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"}

@@ -16,9 +16,10 @@ from litestar.params import FromQuery, QueryParameter
 from domain.reporting.response_rates import GroupBy, response_rates
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
+from infra.db import Connection, TenantConnection
 from projections import report_facts
-from projections.report_facts import FactsCache
 from projections.registry import PROJECTIONS
+from projections.report_facts import FactsCache
 from projections.runner import projection_status
 from services.api.problems import InvalidRequest
 from services.api.security import Principal, roles
@@ -58,7 +59,7 @@ class ProgrammeSettings(msgspec.Struct, frozen=True):
     suppress_below: int
 
 
-async def programme_settings(pool: asyncpg.Pool, programme_id: uuid.UUID) -> ProgrammeSettings:
+async def programme_settings(pool: Connection | asyncpg.Pool, programme_id: uuid.UUID) -> ProgrammeSettings:
     """The programme's time zone and suppression threshold."""
     row = await pool.fetchrow("SELECT time_zone, suppress_below FROM programmes WHERE programme_id = $1", programme_id)
     if row is None:
@@ -66,7 +67,7 @@ async def programme_settings(pool: asyncpg.Pool, programme_id: uuid.UUID) -> Pro
     return ProgrammeSettings(time_zone=zoneinfo.ZoneInfo(row["time_zone"]), suppress_below=row["suppress_below"])
 
 
-async def report_position(pool: asyncpg.Pool, requested: int | None) -> int:
+async def report_position(pool: Connection | asyncpg.Pool, requested: int | None) -> int:
     """The position a report is computed at: every event up to it is in the read model.
 
     Asking for a later position than the read model holds is refused rather than
@@ -102,8 +103,8 @@ class ReadingController(Controller):
         operation_id="projections",
         summary="Each projection's checkpoint, the store's head and the lag",
     )
-    async def projections(self, pool: NamedDependency[asyncpg.Pool]) -> ProjectionsOut:
-        head, statuses = await projection_status(pool, list(PROJECTIONS))
+    async def projections(self, db: NamedDependency[TenantConnection]) -> ProjectionsOut:
+        head, statuses = await projection_status(db, list(PROJECTIONS))
         return ProjectionsOut(
             head=head, projections=[ProjectionOut(name=s.name, checkpoint=s.checkpoint, lag=s.lag) for s in statuses]
         )
@@ -117,7 +118,7 @@ class ReadingController(Controller):
     async def response_rates(
         self,
         request: Request[Principal, Any, Any],
-        pool: NamedDependency[asyncpg.Pool],
+        db: NamedDependency[TenantConnection],
         facts_cache: NamedDependency[FactsCache],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first day, inclusive")] = None,
         to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last day, inclusive")] = None,
@@ -128,7 +129,7 @@ class ReadingController(Controller):
         as_of_position: FromQuery[int | None] = None,
     ) -> ResponseRatesOut:
         principal = request.user
-        programme = await programme_settings(pool, principal.programme_id)
+        programme = await programme_settings(db, principal.programme_id)
         as_of = as_of or today_in(programme.time_zone)
         to_date = to_date or as_of
         from_date = from_date or to_date.replace(day=1)
@@ -141,8 +142,8 @@ class ReadingController(Controller):
                 "funders see no per-counselor figures",
                 status=403,
             )
-        position = await report_position(pool, as_of_position)
-        facts = await facts_cache.facts(pool, principal.programme_id)
+        position = await report_position(db, as_of_position)
+        facts = await facts_cache.facts(db, principal.programme_id)
         params = ReportParams(
             from_date=from_date,
             to_date=to_date,

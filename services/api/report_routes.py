@@ -6,13 +6,13 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.reporting.scope import ReportParams
+from infra.db import Connection, TenantConnection
 from projections.kept_reports import KeptReport, kept_body, list_kept
 from projections.outcome_reports import outcome_body
 from projections.report_facts import FactsCache
@@ -38,7 +38,7 @@ class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_
 
 
 async def build_outcome_report(
-    pool: asyncpg.Pool,
+    pool: Connection,
     facts_cache: FactsCache,
     principal: Principal,
     *,
@@ -105,7 +105,7 @@ class ReportController(Controller):
     async def outcomes(
         self,
         request: Request[Principal, Any, Any],
-        pool: NamedDependency[asyncpg.Pool],
+        db: NamedDependency[TenantConnection],
         facts_cache: NamedDependency[FactsCache],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first enrolment day")] = None,
         to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last enrolment day")] = None,
@@ -115,7 +115,7 @@ class ReportController(Controller):
         as_of_position: FromQuery[int | None] = None,
     ) -> OutcomeReportOut:
         return await build_outcome_report(
-            pool,
+            db,
             facts_cache,
             request.user,
             from_date=from_date,
@@ -133,9 +133,9 @@ class ReportController(Controller):
         summary="The monthly outcome reports kept by the worker",
     )
     async def monthly(
-        self, request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
+        self, request: Request[Principal, Any, Any], db: NamedDependency[TenantConnection]
     ) -> KeptReportsOut:
-        return KeptReportsOut(reports=await list_kept(pool, request.user.programme_id, _audience(request.user)))
+        return KeptReportsOut(reports=await list_kept(db, request.user.programme_id, _audience(request.user)))
 
     @get(
         "/v1/reports/monthly/{as_of:date}",
@@ -144,9 +144,9 @@ class ReportController(Controller):
         summary="One kept monthly report, exactly as built (figures, position, hash)",
     )
     async def monthly_one(
-        self, as_of: FromPath[dt.date], request: Request[Principal, Any, Any], pool: NamedDependency[asyncpg.Pool]
+        self, as_of: FromPath[dt.date], request: Request[Principal, Any, Any], db: NamedDependency[TenantConnection]
     ) -> OutcomeReportOut:
-        body = await kept_body(pool, request.user.programme_id, as_of, _audience(request.user))
+        body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
         if body is None:
             raise NotFound()
         return msgspec.convert(body, OutcomeReportOut)

@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.access_log import record_access
 from infra.accounts import session_user
+from infra.db import tenant_connection
 from infra.tokens import InvalidToken, read_token
 from services.api.problems import PROBLEM_JSON, Problem
 
@@ -64,7 +65,8 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
             claims = read_token(token.strip(), secret=self._secret)
         except InvalidToken as e:
             raise NotAuthorizedException("the access token is invalid or has expired") from e
-        user = await session_user(self._pool(), claims.session_id, claims.user_id)
+        async with tenant_connection(self._pool(), claims.programme_id) as conn:
+            user = await session_user(conn, claims.session_id, claims.user_id)
         if user is None:
             raise NotAuthorizedException("the session has ended: log in again")
         principal = Principal(user_id=user.user_id, programme_id=user.programme_id, role=user.role)
@@ -162,15 +164,16 @@ class AccessLogMiddleware:
         participant_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
         handler = scope["route_handler"]
         operation_id = getattr(handler, "operation_id", None)
-        await record_access(
-            self._pool(),
-            programme_id=user.programme_id,
-            user_id=user.user_id,
-            role=user.role,
-            participant_id=participant_id,
-            action=audit.action or str(operation_id or handler.handler_name),
-            request_id=request_id,
-        )
+        async with tenant_connection(self._pool(), user.programme_id) as conn:
+            await record_access(
+                conn,
+                programme_id=user.programme_id,
+                user_id=user.user_id,
+                role=user.role,
+                participant_id=participant_id,
+                action=audit.action or str(operation_id or handler.handler_name),
+                request_id=request_id,
+            )
 
 
 async def _send_problem(send: Send, scope: Scope, request_id: uuid.UUID) -> None:

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
+from infra.db import TenantConnection
 from infra.event_store import EventStore, StoreStatus
 from services.api.security import public, roles
 
@@ -31,5 +32,5 @@ class StatusController(Controller):
         operation_id="storeStatus",
         summary="Event store head, size and the age of the oldest open transaction",
     )
-    async def status(self, store: NamedDependency[EventStore]) -> StoreStatus:
-        return await store.status()
+    async def status(self, store: NamedDependency[EventStore], db: NamedDependency[TenantConnection]) -> StoreStatus:
+        return await store.status(db)

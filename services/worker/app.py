@@ -18,7 +18,7 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from infra.accounts import prune_authentication_records
-from infra.db import create_app_pool
+from infra.db import create_worker_pool
 from infra.event_store import EventStore
 from infra.queue import ADVANCE_JOB, queue_name, redis_settings
 from infra.settings import Settings
@@ -90,7 +90,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     worker is started again every few seconds until Redis answers.
     """
     stop = stop or asyncio.Event()
-    pool = await create_app_pool(settings, min_size=1, max_size=4)
+    pool = await create_worker_pool(settings)
     ctx: dict[str, Any] = {"store": EventStore(pool)}
     sweep = asyncio.create_task(_sweep_forever(ctx))
     try:

@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
+from infra.db import tenant_connection
 from infra.event_store import EVENT_COLUMNS, ConcurrencyConflict, Cursor, EventStore, Metadata, NewEvent, StreamAppend
 from infra.migrate import available_migrations, migrate
 from infra.settings import Settings
@@ -25,7 +26,7 @@ def _events(n: int) -> list[NewEvent]:
 
 
 async def _append(store: EventStore, programme_id: uuid.UUID, stream_id: str, expected: int, n: int = 1) -> None:
-    async with store.pool.acquire() as conn, conn.transaction():
+    async with tenant_connection(store.pool, programme_id) as conn, conn.transaction():
         await store.append(
             conn,
             programme_id,
@@ -122,10 +123,13 @@ async def test_a_stale_expected_version_is_a_conflict_in_the_store(pool: asyncpg
         await _append(store, tenant.programme_id, stream, 0)
 
 
-async def test_reader_waits_for_a_transaction_that_commits_late(pool: asyncpg.Pool, tenant: Tenant) -> None:
-    store = EventStore(pool)
+async def test_reader_waits_for_a_transaction_that_commits_late(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    store, reader = EventStore(pool), EventStore(worker_pool)
     slow_stream, fast_stream = f"employer-{uuid.uuid4()}", f"employer-{uuid.uuid4()}"
     slow = await pool.acquire()
+    await slow.execute("SELECT set_config('peoplelinks.programme_id', $1, false)", str(tenant.programme_id))
     try:
         transaction = slow.transaction()
         await transaction.start()
@@ -139,7 +143,8 @@ async def test_reader_waits_for_a_transaction_that_commits_late(pool: asyncpg.Po
         for _ in range(5):
             await _append(store, tenant.programme_id, f"employer-{uuid.uuid4()}", 0)
         await _append(store, tenant.programme_id, fast_stream, 0)
-        seen, cursor = await _read_everything(store)
+        assert await worker_pool.fetchval("SELECT count(*) FROM events") == 6  # committed, but above the horizon
+        seen, cursor = await _read_everything(reader)
         # Nothing at or after the open transaction's horizon is handed out.
         assert seen == []
         await transaction.commit()
@@ -148,7 +153,7 @@ async def test_reader_waits_for_a_transaction_that_commits_late(pool: asyncpg.Po
     # Transaction ids are cluster-wide: another database's open transaction may hold the horizon a moment longer.
     seen = []
     for _ in range(500):
-        more, cursor = await _read_everything(store, cursor)
+        more, cursor = await _read_everything(reader, cursor)
         seen += more
         if len(seen) >= 7:
             break
@@ -157,8 +162,10 @@ async def test_reader_waits_for_a_transaction_that_commits_late(pool: asyncpg.Po
     assert sorted(seen) == seen  # committed transactions come out in (tx, position) order
 
 
-async def test_a_reader_following_eight_writers_sees_every_event_once(pool: asyncpg.Pool, tenant: Tenant) -> None:
-    store = EventStore(pool)
+async def test_a_reader_following_eight_writers_sees_every_event_once(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant
+) -> None:
+    store, following = EventStore(pool), EventStore(worker_pool)
     writers, per_writer, per_tx = 8, 1250, 25
     stop = asyncio.Event()
     seen: list[tuple[int, int]] = []
@@ -173,7 +180,7 @@ async def test_a_reader_following_eight_writers_sees_every_event_once(pool: asyn
     async def reader() -> None:
         cursor = Cursor()
         while True:
-            batch = await store.read_all(cursor, limit=300)
+            batch = await following.read_all(cursor, limit=300)
             seen.extend((e.tx_id, e.global_position) for e in batch)
             if batch:
                 cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
@@ -193,7 +200,7 @@ async def test_a_reader_following_eight_writers_sees_every_event_once(pool: asyn
     assert len(positions) == writers * per_writer == 10_000
     assert len(set(positions)) == len(positions)
     assert seen == sorted(seen)
-    stored = await pool.fetchval("SELECT count(*) FROM events")
+    stored = await owner.fetchval("SELECT count(*) FROM events")
     assert stored == 10_000
 
 

@@ -23,13 +23,13 @@ from tests.support import fact_rows, incoming
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32), chunks=st.integers(1, 6), batch_size=st.integers(1, 40))
 async def test_incremental_read_models_equal_a_build_from_scratch(
-    pool: asyncpg.Pool, owner: asyncpg.Connection, seed: int, chunks: int, batch_size: int
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, seed: int, chunks: int, batch_size: int
 ) -> None:
-    store = EventStore(pool)
-    recorder = Recorder(store)
+    recorder = Recorder(EventStore(pool))  # the API's side: appends as the application role, for one programme
+    store = EventStore(worker_pool)  # the worker's side: reads every programme
     projection = report_facts.ReportFactsProjection()
     await owner.execute("CREATE TABLE IF NOT EXISTS scratch_facts (LIKE report_facts INCLUDING ALL)")
-    await owner.execute("GRANT SELECT, INSERT, UPDATE ON scratch_facts TO peoplelinks_app")
+    await owner.execute("GRANT SELECT, INSERT, UPDATE ON scratch_facts TO peoplelinks_worker")
     rng = random.Random(seed)
     programme_id, admin = await create_programme(
         owner, name="Prop", admin_email=f"p{uuid.uuid4().hex}@x.org", admin_password="x" * 12
@@ -51,11 +51,11 @@ async def test_incremental_read_models_equal_a_build_from_scratch(
     while batch := await store.read_all(cursor, limit=5000):
         everything += batch
         cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
-    async with pool.acquire() as conn, conn.transaction():
+    async with worker_pool.acquire() as conn, conn.transaction():
         await projection.apply(conn, everything, "scratch_facts")
-    assert await fact_rows(pool, report_facts.TABLE, programme_id) == await fact_rows(
-        pool, "scratch_facts", programme_id
+    assert await fact_rows(worker_pool, report_facts.TABLE, programme_id) == await fact_rows(
+        worker_pool, "scratch_facts", programme_id
     )
     # And the rows load back into exactly the facts the pure fold makes from the same events.
     mine = [envelope_of(e) for e in everything if e.programme_id == programme_id]
-    assert await report_facts.load_facts(pool, programme_id) == facts_from_events(mine)
+    assert await report_facts.load_facts(worker_pool, programme_id) == facts_from_events(mine)

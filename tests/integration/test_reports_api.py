@@ -26,19 +26,21 @@ async def _project(pool: asyncpg.Pool) -> None:
     await catch_up(EventStore(pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
 
 
-async def _seed(pool: asyncpg.Pool, tenant: Tenant, seed: int, participants: int) -> list[dict[str, Any]]:
+async def _seed(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant, seed: int, participants: int
+) -> list[dict[str, Any]]:
     log = programme_log(random.Random(seed), [str(tenant.counselor_id)], participants=participants, actions=14)
     await Recorder(EventStore(pool)).record(
         tenant.programme_id, [incoming(line) for line in log], Metadata(programme_id=tenant.programme_id)
     )
-    await _project(pool)
+    await _project(worker_pool)
     return log
 
 
 async def test_a_report_asked_again_by_its_position_is_identical_after_late_events_and_voids(
-    api: Api, pool: asyncpg.Pool, tenant: Tenant
+    api: Api, pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant
 ) -> None:
-    log = await _seed(pool, tenant, seed=11, participants=25)
+    log = await _seed(pool, worker_pool, tenant, seed=11, participants=25)
     first = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
     assert first["figures"]["enrolled"]["value"] > 0
 
@@ -68,7 +70,7 @@ async def test_a_report_asked_again_by_its_position_is_identical_after_late_even
     )
     answer = await api.record("participant", other["stream_id"].split("-", 1)[1], late_hire)
     assert answer.status_code in (201, 422), answer.text  # 422 only if that participant had exited
-    await _project(pool)
+    await _project(worker_pool)
 
     fresh = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
     assert fresh["global_position"] > first["global_position"]
@@ -78,9 +80,9 @@ async def test_a_report_asked_again_by_its_position_is_identical_after_late_even
 
 
 async def test_a_position_the_read_model_has_not_reached_is_refused(
-    api: Api, pool: asyncpg.Pool, tenant: Tenant
+    api: Api, pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant
 ) -> None:
-    await _seed(pool, tenant, seed=12, participants=3)
+    await _seed(pool, worker_pool, tenant, seed=12, participants=3)
     report = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
     ahead = await api.get(f"/v1/reports/outcomes?{QUERY}&as_of_position={report['global_position'] + 1}")
     assert ahead.status_code == 409
@@ -92,9 +94,10 @@ async def test_funders_see_suppressed_figures_and_no_counselor_breakdown(
     api: Api,
     owner: asyncpg.Connection,
     pool: asyncpg.Pool,
+    worker_pool: asyncpg.Pool,
     tenant: Tenant,  # type: ignore[type-arg]
 ) -> None:
-    await _seed(pool, tenant, seed=13, participants=30)
+    await _seed(pool, worker_pool, tenant, seed=13, participants=30)
     email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
     await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
     funder = await Api.login(client, email, "x" * 12)
@@ -125,11 +128,12 @@ async def test_the_worker_keeps_a_monthly_report_that_downloads_unchanged(
     api: Api,
     owner: asyncpg.Connection,
     pool: asyncpg.Pool,
+    worker_pool: asyncpg.Pool,
     tenant: Tenant,  # type: ignore[type-arg]
 ) -> None:
-    await _seed(pool, tenant, seed=14, participants=20)
-    assert await keep_monthly_reports(pool, dt.date(2026, 7, 3)) == 1
-    assert await keep_monthly_reports(pool, dt.date(2026, 7, 20)) == 0  # kept once
+    await _seed(pool, worker_pool, tenant, seed=14, participants=20)
+    assert await keep_monthly_reports(worker_pool, dt.date(2026, 7, 3)) == 1
+    assert await keep_monthly_reports(worker_pool, dt.date(2026, 7, 20)) == 0  # kept once
     listing = (await api.get("/v1/reports/monthly")).json()["reports"]
     assert [r["as_of"] for r in listing] == ["2026-06-30"]
     kept = (await api.get("/v1/reports/monthly/2026-06-30")).json()

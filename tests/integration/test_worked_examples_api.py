@@ -15,7 +15,7 @@ from arq.worker import Worker
 from litestar.testing import AsyncTestClient
 
 from infra.accounts import hash_password
-from infra.db import create_app_pool
+from infra.db import create_worker_pool
 from infra.event_store import EventStore
 from infra.settings import Settings
 from services.api.app import create_app
@@ -67,7 +67,7 @@ async def _load_example(api: Api, owner: asyncpg.Connection, tenant: Tenant, nam
 
 
 async def _drain_with_burst_worker(settings: Settings) -> None:
-    pool = await create_app_pool(settings, min_size=1, max_size=2)
+    pool = await create_worker_pool(settings, min_size=1, max_size=2)
     try:
         worker = Worker(**{**worker_kwargs(settings, EventStore(pool)), "burst": True, "poll_delay": 0})
         await worker.main()

@@ -72,24 +72,26 @@ async def _wait_caught_up(pool: asyncpg.Pool, within: float = 60) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         head, statuses = await projection_status(pool, [report_facts.NAME])
-        if all(s.lag == 0 and s.checkpoint == head for s in statuses):
+        if head > 0 and all(s.lag == 0 and s.checkpoint == head for s in statuses):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"projections did not catch up: {await projection_status(pool, [report_facts.NAME])}")
 
 
-async def _from_scratch_equals_live(pool: asyncpg.Pool, owner: asyncpg.Connection, programme_id: uuid.UUID) -> None:
-    store = EventStore(pool)
+async def _from_scratch_equals_live(
+    worker_pool: asyncpg.Pool, owner: asyncpg.Connection, programme_id: uuid.UUID
+) -> None:
+    store = EventStore(worker_pool)
     await owner.execute("CREATE TABLE IF NOT EXISTS scratch_facts (LIKE report_facts INCLUDING ALL)")
-    await owner.execute("GRANT SELECT, INSERT, UPDATE ON scratch_facts TO peoplelinks_app")
+    await owner.execute("GRANT SELECT, INSERT, UPDATE ON scratch_facts TO peoplelinks_worker")
     cursor = Cursor()
-    async with pool.acquire() as conn, conn.transaction():
+    async with worker_pool.acquire() as conn, conn.transaction():
         while batch := await store.read_all(cursor, limit=5000, conn=conn):
             await report_facts.ReportFactsProjection().apply(conn, batch, "scratch_facts")
             cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
-    live = await fact_rows(pool, report_facts.TABLE, programme_id)
+    live = await fact_rows(worker_pool, report_facts.TABLE, programme_id)
     assert live
-    assert live == await fact_rows(pool, "scratch_facts", programme_id)
+    assert live == await fact_rows(worker_pool, "scratch_facts", programme_id)
 
 
 async def _append_logs(
@@ -109,7 +111,7 @@ async def _append_logs(
 
 
 async def test_a_worker_killed_mid_work_resumes_and_matches_a_clean_rebuild(
-    pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant, settings: Settings
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant, settings: Settings
 ) -> None:
     await _append_logs(pool, owner, tenant, programmes=12, seed=7)
     worker = _start_worker(settings)
@@ -129,10 +131,10 @@ async def test_a_worker_killed_mid_work_resumes_and_matches_a_clean_rebuild(
         _stop(worker)
     worker = _start_worker(settings)
     try:
-        await _wait_caught_up(pool)
+        await _wait_caught_up(worker_pool)
     finally:
         _stop(worker)
-    await _from_scratch_equals_live(pool, owner, tenant.programme_id)
+    await _from_scratch_equals_live(worker_pool, owner, tenant.programme_id)
 
 
 @pytest.fixture
@@ -178,6 +180,7 @@ async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once
     redis_settings: Settings,
     private_redis: tuple[int, list[subprocess.Popen[bytes]]],
     pool: asyncpg.Pool,
+    worker_pool: asyncpg.Pool,
     tenant: Tenant,
 ) -> None:
     outage = float(os.environ.get("PEOPLELINKS_TEST_REDIS_OUTAGE_SECONDS", "30"))
@@ -209,10 +212,10 @@ async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once
             binary = shutil.which("redis-server")
             assert binary is not None
             processes.append(_start_redis(binary, port))  # Redis back, empty
-            await _wait_caught_up(pool)
+            await _wait_caught_up(worker_pool)
             stream = (await api.get(f"/v1/participants/{participant}/events")).json()
             assert stream["version"] == 1 + len(statuses)
-            rows = await pool.fetchval(
+            rows = await worker_pool.fetchval(
                 "SELECT count(*) FROM report_facts WHERE programme_id = $1 AND kind = 'Outreach'", tenant.programme_id
             )
             assert rows == len(statuses)

@@ -145,11 +145,7 @@ def test_voiding_a_contact_marks_the_contact() -> None:
         ("employer", "employer_added", {"name": "Diner"}),
         ("contact", "contact_updated", {"role": "manager"}),
         ("participant", "job_search_objective_set", {"target_titles": ["cook"]}),
-        (
-            "participant",
-            "relationship_noted",
-            {"contact_id": str(uuid.uuid4()), "closeness": "close", "how_known": "friend"},
-        ),
+        ("employer", "employer_updated", {"city": "Springfield"}),
     ],
 )
 def test_events_reports_do_not_use_make_no_record(stream: str, event_type: str, data: dict[str, object]) -> None:

@@ -1,0 +1,417 @@
+"""The follow-up queue: what a counselor should do next, as of a day.
+
+Items, per ``reports.md``:
+
+- ``follow_up``: an outreach with no response, not followed up, sent at least
+  ``follow_up_after_days`` before ``as_of``; with the channel to use next ("two
+  attempts at one medium before switching"). ``exhausted`` replaces it when the
+  thread (the outreach and the ones it follows up) holds six unanswered attempts.
+- ``thank_you_after_rejection``: a rejection with no thank-you to a contact of that
+  employer yet, while the 7 days after it last.
+- ``notify_helpers_of_hire``: after a hire, each contact asked for a meeting or a
+  referral and not told of the hire since.
+- ``nurture``: a People Link with no outreach or meeting for 60 days.
+- ``retention_check_due``: a job not ended whose next milestone (30, 90, 180 days
+  after its start) has passed with no verification on or after it.
+
+After a participant's exit only ``retention_check_due`` items remain: the append
+rules refuse outreach after an exit, so the other items could never be cleared,
+while verifying employment after exit is how retention is measured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Final, Literal, TypeAlias
+
+import msgspec
+
+from domain import events as ev
+from domain.reporting.facts import Contact, ContactEmployer, Facts, Meeting, Outreach
+from domain.reporting.outcomes import MILESTONES
+from domain.reporting.scope import AsOf
+from domain.reporting.snapshot import (
+    Activity,
+    Job,
+    ViewParams,
+    activity_as_of,
+    counselor_as_of,
+    enrolment_as_of,
+    exit_as_of,
+    jobs_as_of,
+    looking_from,
+    people_links_since,
+    removed_as_of,
+)
+
+FollowUpKind: TypeAlias = Literal[
+    "follow_up",
+    "exhausted",
+    "thank_you_after_rejection",
+    "notify_helpers_of_hire",
+    "nurture",
+    "retention_check_due",
+]
+SWITCH_ORDER: Final[tuple[ev.Channel, ...]] = ("email", "phone", "text", "letter", "in_person")
+"""The order channels are switched in when one has had its two attempts."""
+ATTEMPTS_PER_CHANNEL: Final = 2
+EXHAUSTED_AFTER: Final = 6
+"""Unanswered attempts after which a thread is marked ``exhausted`` rather than followed up."""
+THANK_YOU_WINDOW: Final = dt.timedelta(days=7)
+NURTURE_AFTER: Final = dt.timedelta(days=60)
+ASKS: Final[frozenset[str]] = frozenset({"ask_for_meeting", "ask_for_referral"})
+
+
+class FollowUpParams(ViewParams, frozen=True, kw_only=True):
+    """What the queue looks from and whom it covers, with the programme's follow-up setting."""
+
+    follow_up_after_days: int = 7
+
+
+class FollowUpItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing to do: its kind, whose it is, what it is about, since when it is due, and why."""
+
+    kind: FollowUpKind
+    participant_id: uuid.UUID
+    counselor_id: uuid.UUID
+    """The participant's counselor as of ``as_of``."""
+    due_on: dt.date
+    """The day the item became due."""
+    reason: str
+    contact_id: uuid.UUID | None = None
+    outreach_id: uuid.UUID | None = None
+    application_id: uuid.UUID | None = None
+    job_id: uuid.UUID | None = None
+    employer_id: uuid.UUID | None = None
+    suggested_channel: ev.Channel | None = None
+    """For ``follow_up``: the channel to use next."""
+    attempts: int | None = None
+    """For ``follow_up`` and ``exhausted``: how many outreaches the thread holds."""
+    unanswered: int | None = None
+    """For ``follow_up`` and ``exhausted``: how many of them have no response."""
+    milestone_days: int | None = None
+    """For ``retention_check_due``: the milestone (30, 90 or 180) to verify."""
+    due_by: dt.date | None = None
+    """For ``thank_you_after_rejection``: the last day of the 7 days after the rejection."""
+
+
+def suggest_channel(channel: ev.Channel, uses: Mapping[str, int]) -> ev.Channel | None:
+    """The channel for the next attempt: the same one until it has had two, then the next in the order.
+
+    ``uses`` counts the thread's outreaches by channel. The next channel is the first
+    after ``channel`` in ``SWITCH_ORDER`` (wrapping round to ``email``; from a channel
+    outside the order, starting at ``email``) that the thread has not used twice;
+    ``None`` when every channel of the order has been used twice.
+    """
+    if uses.get(channel, 0) < ATTEMPTS_PER_CHANNEL:
+        return channel
+    start = SWITCH_ORDER.index(channel) + 1 if channel in SWITCH_ORDER else 0
+    for step in range(len(SWITCH_ORDER)):
+        candidate = SWITCH_ORDER[(start + step) % len(SWITCH_ORDER)]
+        if uses.get(candidate, 0) < ATTEMPTS_PER_CHANNEL:
+            return candidate
+    return None
+
+
+class Thread(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """An outreach and the ones it follows up (back to the first): how many, how many unanswered, by channel."""
+
+    attempts: int
+    unanswered: int
+    uses: dict[str, int]
+
+
+def threads(outreaches: Sequence[Outreach], answered: set[int]) -> dict[int, Thread]:
+    """The thread ending at each counted outreach, by ``outreach_id.int``.
+
+    A ``follow_up_of`` naming an outreach that does not count is treated as absent:
+    the thread starts there. Each thread extends its parent's, so this is linear.
+    """
+    by_key = {outreach.outreach_id.int: outreach for outreach in outreaches}
+    done: dict[int, Thread] = {}
+    for key in by_key:
+        chain: list[Outreach] = []
+        seen: set[int] = set()
+        current: int | None = key
+        while current is not None and current in by_key and current not in done and current not in seen:
+            seen.add(current)
+            outreach = by_key[current]
+            chain.append(outreach)
+            current = None if outreach.follow_up_of is None else outreach.follow_up_of.int
+        # A loop (which the append rules make impossible) would start a thread where it closes.
+        parent = done.get(current) if current is not None and current not in seen else None
+        for outreach in reversed(chain):
+            uses = dict(parent.uses) if parent is not None else {}
+            uses[outreach.channel] = uses.get(outreach.channel, 0) + 1
+            unanswered = outreach.outreach_id.int not in answered
+            parent = Thread(
+                attempts=(parent.attempts if parent is not None else 0) + 1,
+                unanswered=(parent.unanswered if parent is not None else 0) + unanswered,
+                uses=uses,
+            )
+            done[outreach.outreach_id.int] = parent
+    return done
+
+
+def employer_of_contact(facts: Facts, contact_id: uuid.UUID, instant: dt.datetime, as_of: AsOf) -> uuid.UUID | None:
+    """The employer a contact worked for at an instant, as known by the report.
+
+    The latest counted ``contact_updated`` naming an employer at or before the instant,
+    else the one ``contact_added`` named (the contact's first state holds until changed);
+    ``None`` for a contact that does not exist as of the report.
+    """
+    contact: Contact | None = facts.contacts.get(contact_id)
+    if contact is None or not as_of.counts(contact):
+        return None
+    latest: ContactEmployer | None = None
+    for update in facts.contact_employers.get(contact_id, ()):
+        if (
+            update.occurred_at <= instant
+            and as_of.counts(update)
+            and (latest is None or (update.occurred_at, update.position) > (latest.occurred_at, latest.position))
+        ):
+            latest = update
+    return contact.employer_id if latest is None else latest.employer_id
+
+
+class _Queue:
+    """Builds one participant's items."""
+
+    def __init__(
+        self, facts: Facts, params: FollowUpParams, as_of: AsOf, participant_id: uuid.UUID, counselor_id: uuid.UUID
+    ) -> None:
+        self.facts = facts
+        self.params = params
+        self.as_of = as_of
+        self.participant_id = participant_id
+        self.counselor_id = counselor_id
+        self.items: list[FollowUpItem] = []
+
+    def add(
+        self,
+        kind: FollowUpKind,
+        due_on: dt.date,
+        reason: str,
+        *,
+        contact_id: uuid.UUID | None = None,
+        outreach_id: uuid.UUID | None = None,
+        application_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
+        employer_id: uuid.UUID | None = None,
+        suggested_channel: ev.Channel | None = None,
+        attempts: int | None = None,
+        unanswered: int | None = None,
+        milestone_days: int | None = None,
+        due_by: dt.date | None = None,
+    ) -> None:
+        """Queue an item of this participant."""
+        self.items.append(
+            FollowUpItem(
+                kind=kind,
+                participant_id=self.participant_id,
+                counselor_id=self.counselor_id,
+                due_on=due_on,
+                reason=reason,
+                contact_id=contact_id,
+                outreach_id=outreach_id,
+                application_id=application_id,
+                job_id=job_id,
+                employer_id=employer_id,
+                suggested_channel=suggested_channel,
+                attempts=attempts,
+                unanswered=unanswered,
+                milestone_days=milestone_days,
+                due_by=due_by,
+            )
+        )
+
+    def contact_removed(self, contact_id: uuid.UUID) -> bool:
+        """A contact whose creation a counted void removed: nothing more is to be done with them."""
+        contact = self.facts.contacts.get(contact_id)
+        return contact is not None and removed_as_of(contact, self.as_of)
+
+    def due_outreach(self, activity: Activity) -> None:
+        as_of = self.as_of
+        outreaches = activity.outreaches
+        answered = {response.outreach_id.int for response in activity.responses}
+        followed_up = {outreach.follow_up_of.int for outreach in outreaches if outreach.follow_up_of is not None}
+        latest_due = as_of.date - dt.timedelta(days=self.params.follow_up_after_days)
+        due = [
+            outreach
+            for outreach in outreaches
+            if outreach.outreach_id.int not in answered
+            and outreach.outreach_id.int not in followed_up
+            and as_of.local_date(outreach.occurred_at) <= latest_due
+            and not self.contact_removed(outreach.contact_id)
+        ]
+        if not due:
+            return
+        # ``followed_up`` may name an outreach that does not count; it is simply never looked up.
+        thread_of = threads(outreaches, answered)
+        after = dt.timedelta(days=self.params.follow_up_after_days)
+        for outreach in due:
+            thread = thread_of[outreach.outreach_id.int]
+            sent_on = as_of.local_date(outreach.occurred_at)
+            due_on = sent_on + after
+            if thread.unanswered >= EXHAUSTED_AFTER:
+                kind: FollowUpKind = "exhausted"
+                channel = None
+                reason = f"{thread.unanswered} unanswered attempts in this thread: stop chasing this contact"
+            else:
+                kind = "follow_up"
+                channel = suggest_channel(outreach.channel, thread.uses)
+                how = f"by {channel}" if channel is not None else "(every channel has had two attempts)"
+                reason = (
+                    f"no reply to the {outreach.channel} of {sent_on.isoformat()}: follow up {how}"
+                    f" (attempt {thread.attempts + 1})"
+                )
+            self.add(
+                kind,
+                due_on,
+                reason,
+                contact_id=outreach.contact_id,
+                outreach_id=outreach.outreach_id,
+                suggested_channel=channel,
+                attempts=thread.attempts,
+                unanswered=thread.unanswered,
+            )
+
+    def thank_you_after_rejection(self, activity: Activity) -> None:
+        as_of = self.as_of
+        rejections = [closure for closure in activity.closures if closure.outcome == "rejected"]
+        if not rejections:
+            return
+        employer_of_application = {
+            application.application_id.int: application.employer_id for application in activity.applications
+        }
+        # (day sent, employer of its contact then) of every thank-you, looked up once.
+        thanks = [
+            (
+                as_of.local_date(outreach.occurred_at),
+                employer_of_contact(self.facts, outreach.contact_id, outreach.occurred_at, as_of),
+            )
+            for outreach in activity.outreaches
+            if outreach.purpose == "thank_you"
+        ]
+        for closure in rejections:
+            closed_on = as_of.local_date(closure.occurred_at)
+            due_by = closed_on + THANK_YOU_WINDOW
+            if as_of.date > due_by:
+                continue
+            employer_id = employer_of_application[closure.application_id.int]
+            if any(closed_on <= day <= due_by and employer == employer_id for day, employer in thanks):
+                continue
+            self.add(
+                "thank_you_after_rejection",
+                closed_on,
+                f"rejected on {closed_on.isoformat()}: thank a contact at the employer by {due_by.isoformat()}",
+                application_id=closure.application_id,
+                employer_id=employer_id,
+                due_by=due_by,
+            )
+
+    def notify_helpers_of_hire(self, activity: Activity, jobs: Mapping[uuid.UUID, Job]) -> None:
+        as_of = self.as_of
+        if not jobs:
+            return
+        hire = max((job.hire for job in jobs.values()), key=lambda hire: (hire.occurred_at, hire.position))
+        hired_on = as_of.local_date(hire.occurred_at)
+        asked: dict[uuid.UUID, None] = {}
+        told: set[uuid.UUID] = set()
+        for outreach in activity.outreaches:
+            day = as_of.local_date(outreach.occurred_at)
+            if outreach.purpose in ASKS and day <= hired_on:
+                asked[outreach.contact_id] = None
+            elif outreach.purpose == "notify_hired" and day >= hired_on:
+                told.add(outreach.contact_id)
+        for contact_id in asked:
+            if contact_id in told or self.contact_removed(contact_id):
+                continue
+            self.add(
+                "notify_helpers_of_hire",
+                hired_on,
+                f"hired on {hired_on.isoformat()}: tell this contact, who was asked for help, the news",
+                contact_id=contact_id,
+                job_id=hire.job_id,
+                employer_id=hire.employer_id,
+            )
+
+    def nurture(self, activity: Activity, links: Mapping[uuid.UUID, dt.date]) -> None:
+        as_of = self.as_of
+        if not links:
+            return
+        last_touch = dict(links)
+        touches: list[Outreach | Meeting] = [*activity.outreaches, *activity.meetings]
+        for touch in touches:
+            known = last_touch.get(touch.contact_id)
+            if known is not None:
+                last_touch[touch.contact_id] = max(known, as_of.local_date(touch.occurred_at))
+        for contact_id, day in last_touch.items():
+            due_on = day + NURTURE_AFTER
+            if due_on <= as_of.date:
+                self.add(
+                    "nurture",
+                    due_on,
+                    f"People Link not contacted since {day.isoformat()}: get back in touch",
+                    contact_id=contact_id,
+                )
+
+    def retention_checks(self, jobs: Mapping[uuid.UUID, Job]) -> None:
+        day = self.as_of.date
+        for job in jobs.values():
+            start = job.hire.start_date
+            if job.end is not None or start > day:
+                continue
+            for days in MILESTONES:
+                milestone = start + dt.timedelta(days=days)
+                if any(verified_on >= milestone for verified_on in job.verified_on):
+                    continue
+                if milestone <= day:
+                    self.add(
+                        "retention_check_due",
+                        milestone,
+                        f"{days} days in the job on {milestone.isoformat()}: verify employment",
+                        job_id=job.hire.job_id,
+                        employer_id=job.hire.employer_id,
+                        milestone_days=days,
+                    )
+                break
+
+
+def _order(item: FollowUpItem) -> tuple[dt.date, str, str, str, str, str, str]:
+    return (
+        item.due_on,
+        item.kind,
+        str(item.participant_id),
+        str(item.contact_id or ""),
+        str(item.outreach_id or ""),
+        str(item.application_id or ""),
+        str(item.job_id or ""),
+    )
+
+
+def follow_up_queue(facts: Facts, params: FollowUpParams) -> list[FollowUpItem]:
+    """Every item due on ``as_of`` for the participants existing then (and the filters), by due day then kind."""
+    as_of = looking_from(params)
+    items: list[FollowUpItem] = []
+    for participant_id, bundle in facts.participants.items():
+        enrolment = enrolment_as_of(bundle, as_of)
+        if enrolment is None or (params.cohort is not None and enrolment.cohort != params.cohort):
+            continue
+        counselor_id = counselor_as_of(bundle, enrolment, as_of)
+        if params.counselor_id is not None and counselor_id != params.counselor_id:
+            continue
+        queue = _Queue(facts, params, as_of, participant_id, counselor_id)
+        jobs = jobs_as_of(bundle, as_of)
+        queue.retention_checks(jobs)
+        if exit_as_of(bundle, as_of) is None:
+            activity = activity_as_of(bundle, as_of)
+            queue.due_outreach(activity)
+            queue.thank_you_after_rejection(activity)
+            queue.notify_helpers_of_hire(activity, jobs)
+            queue.nurture(activity, people_links_since(bundle, jobs, facts.contacts, as_of))
+        items += queue.items
+    items.sort(key=_order)
+    return items
