@@ -14,6 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
+import asyncpg
 import msgspec
 
 from domain.events import CREATION_EVENTS, Event, decode_data, encode_data, type_name
@@ -114,6 +115,11 @@ class Recorder:
         self._after_commit = after_commit
         self._clock = clock
         self._cache = _StateCache()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool the recorder appends through."""
+        return self._store.pool
 
     async def record(
         self,

@@ -25,9 +25,11 @@ from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
 from services.api.events_routes import EventsController
+from services.api.participant_routes import ParticipantController
 from services.api.problems import exception_handlers, problem
 from services.api.reading_routes import ReadingController
 from services.api.report_routes import ReportController
+from services.api.scope import participant_scope_guard
 from services.api.security import (
     AccessLogMiddleware,
     BearerAuthentication,
@@ -58,6 +60,7 @@ def create_app(
         the_pool = pool if pool is not None else await create_app_pool(settings)
         store = EventStore(the_pool)
         waker = Waker(settings)
+        app.state.pool = the_pool  # for guards, which have no dependency injection
         holder.update(
             pool=the_pool,
             store=store,
@@ -88,6 +91,7 @@ def create_app(
             AccountsController,
             DashboardController,
             EventsController,
+            ParticipantController,
             ReadingController,
             ReportController,
             StatusController,
@@ -102,7 +106,7 @@ def create_app(
             "facts_cache": Provide(lambda: facts_cache, sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
-        guards=[role_guard],
+        guards=[role_guard, participant_scope_guard],
         middleware=[
             DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),
             DefineMiddleware(AccessLogMiddleware, pool=lambda: holder["pool"]),

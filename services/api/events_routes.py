@@ -17,6 +17,7 @@ from domain.streams import StreamKind, stream_id_of, stream_kind
 from infra.db import tenant_connection
 from infra.event_store import AppendResult, EventStore, Metadata, RecordedEvent
 from services.api.problems import InvalidRequest, NotFound, field_of_validation_error
+from services.api.scope import check_assigned, participant_scoped
 from services.api.security import Principal, audit_participant, roles
 from services.recording import IncomingEvent, Recorder
 
@@ -216,7 +217,7 @@ class EventsController(Controller):
 
     @post(
         "/v1/participants/{record_id:uuid}/events",
-        opt=roles(*RECORDERS),
+        opt={**roles(*RECORDERS), **participant_scoped()},
         operation_id="recordParticipantEvents",
         summary="Record events of one participant",
         status_code=201,
@@ -282,6 +283,12 @@ class EventsController(Controller):
         incoming = _decode_body(await request.body(), None, max_batch_events)
         for item in incoming:
             _check_stream_id(item.stream_id, f"{item.field}.stream_id")
+        participants = [
+            uuid.UUID(item.stream_id.split("-", 1)[1]) for item in incoming if item.stream_id.startswith("participant-")
+        ]
+        if participants and principal.role == "counselor":
+            async with tenant_connection(recorder.pool, principal.programme_id) as conn:
+                await check_assigned(conn, principal, participants, allow_new=True)
         outcome = await recorder.record(principal.programme_id, incoming, _metadata(request, principal))
         return BatchOut(
             global_position=max(r.global_position for r in outcome.results),
@@ -303,7 +310,7 @@ class EventsController(Controller):
 
     @get(
         "/v1/participants/{record_id:uuid}/events",
-        opt={**roles("admin", "staff", "counselor"), **audit_participant("record_id")},
+        opt={**roles("admin", "staff", "counselor"), **audit_participant("record_id"), **participant_scoped()},
         operation_id="readParticipantEvents",
         summary="A participant's stream, voided events marked",
     )

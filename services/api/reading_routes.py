@@ -57,14 +57,21 @@ class ProgrammeSettings(msgspec.Struct, frozen=True):
 
     time_zone: dt.tzinfo
     suppress_below: int
+    follow_up_after_days: int
 
 
 async def programme_settings(pool: Connection | asyncpg.Pool, programme_id: uuid.UUID) -> ProgrammeSettings:
-    """The programme's time zone and suppression threshold."""
-    row = await pool.fetchrow("SELECT time_zone, suppress_below FROM programmes WHERE programme_id = $1", programme_id)
+    """The programme's time zone, suppression threshold and follow-up interval."""
+    row = await pool.fetchrow(
+        "SELECT time_zone, suppress_below, follow_up_after_days FROM programmes WHERE programme_id = $1", programme_id
+    )
     if row is None:
         raise InvalidRequest("programme", "the programme no longer exists", status=404)
-    return ProgrammeSettings(time_zone=zoneinfo.ZoneInfo(row["time_zone"]), suppress_below=row["suppress_below"])
+    return ProgrammeSettings(
+        time_zone=zoneinfo.ZoneInfo(row["time_zone"]),
+        suppress_below=row["suppress_below"],
+        follow_up_after_days=row["follow_up_after_days"],
+    )
 
 
 async def report_position(pool: Connection | asyncpg.Pool, requested: int | None) -> int:
