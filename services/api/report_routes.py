@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.reporting.scope import ReportParams
 from infra.db import Connection, TenantConnection
+from infra.exports import report_csv, report_pdf, report_xlsx
 from projections.kept_reports import KeptReport, kept_body, list_kept
 from projections.outcome_reports import outcome_body
 from projections.report_facts import FactsCache
@@ -81,6 +85,55 @@ async def build_outcome_report(
     return msgspec.convert(body, OutcomeReportOut)
 
 
+ExportFormat = Literal["json", "csv", "xlsx", "pdf"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_EXPORTS: dict[str, tuple[str, Callable[..., bytes]]] = {
+    "csv": ("text/csv; charset=utf-8", report_csv),
+    "xlsx": (XLSX, report_xlsx),
+    "pdf": ("application/pdf", report_pdf),
+}
+_BY_MEDIA_TYPE = {"text/csv": "csv", XLSX: "xlsx", "application/pdf": "pdf", "application/json": "json"}
+# The same report in every format; the OpenAPI document shows the JSON and names the others.
+REPORT_RESPONSES = {
+    200: ResponseSpec(
+        data_container=OutcomeReportOut,
+        description="The report: JSON by default; CSV, XLSX or PDF by `format=` or the Accept header",
+    )
+}
+
+
+def _wanted(format_: str | None, accept: str | None) -> str:
+    if format_ is not None:
+        return format_
+    for part in (accept or "").split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in _BY_MEDIA_TYPE:
+            return _BY_MEDIA_TYPE[media]
+    return "json"
+
+
+async def _answer(
+    db: TenantConnection, request: Request[Principal, Any, Any], report: OutcomeReportOut, format_: str | None
+) -> Response[Any]:
+    """The report as JSON, or rendered (off the event loop) in the format asked for."""
+    wanted = _wanted(format_, request.headers.get("accept"))
+    if wanted == "json":
+        return Response(report)
+    media_type, render = _EXPORTS[wanted]
+    programme = await db.fetchrow(
+        "SELECT name, suppress_below FROM programmes WHERE programme_id = $1", request.user.programme_id
+    )
+    assert programme is not None
+    body = msgspec.to_builtins(report)
+    content = await asyncio.to_thread(render, body, programme["name"], suppress_below=programme["suppress_below"])
+    filename = f"peoplelinks-outcomes-{report.from_date}-{report.to_date}-as-of-{report.as_of}.{wanted}"
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "X-Report-Hash": report.hash},
+    )
+
+
 class KeptReportsOut(msgspec.Struct, frozen=True):
     """The programme's kept monthly reports (for the caller's audience)."""
 
@@ -100,6 +153,7 @@ class ReportController(Controller):
         "/v1/reports/outcomes",
         opt=roles("admin", "staff", "funder"),
         operation_id="outcomeReport",
+        responses=REPORT_RESPONSES,
         summary="Programme outcome report (suppressed for funders, reproducible by as_of_position)",
     )
     async def outcomes(
@@ -113,8 +167,9 @@ class ReportController(Controller):
         cohort: FromQuery[str | None] = None,
         counselor_id: FromQuery[uuid.UUID | None] = None,
         as_of_position: FromQuery[int | None] = None,
-    ) -> OutcomeReportOut:
-        return await build_outcome_report(
+        format: FromQuery[ExportFormat | None] = None,
+    ) -> Response[Any]:
+        report = await build_outcome_report(
             db,
             facts_cache,
             request.user,
@@ -125,6 +180,7 @@ class ReportController(Controller):
             counselor_id=counselor_id,
             as_of_position=as_of_position,
         )
+        return await _answer(db, request, report, format)
 
     @get(
         "/v1/reports/monthly",
@@ -141,12 +197,17 @@ class ReportController(Controller):
         "/v1/reports/monthly/{as_of:date}",
         opt=roles("admin", "staff", "funder"),
         operation_id="keptMonthlyReport",
+        responses=REPORT_RESPONSES,
         summary="One kept monthly report, exactly as built (figures, position, hash)",
     )
     async def monthly_one(
-        self, as_of: FromPath[dt.date], request: Request[Principal, Any, Any], db: NamedDependency[TenantConnection]
-    ) -> OutcomeReportOut:
+        self,
+        as_of: FromPath[dt.date],
+        request: Request[Principal, Any, Any],
+        db: NamedDependency[TenantConnection],
+        format: FromQuery[ExportFormat | None] = None,
+    ) -> Response[Any]:
         body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
         if body is None:
             raise NotFound()
-        return msgspec.convert(body, OutcomeReportOut)
+        return await _answer(db, request, msgspec.convert(body, OutcomeReportOut), format)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import random
 import uuid
 from typing import Any
 
 import asyncpg
+import openpyxl
+import pypdf
 from litestar.testing import AsyncTestClient
 
 from infra.accounts import create_user
@@ -152,3 +156,45 @@ async def test_the_worker_keeps_a_monthly_report_that_downloads_unchanged(
     funder_kept = (await funder.get("/v1/reports/monthly/2026-06-30")).json()
     assert funder_kept["audience"] == "funder"
     assert "counselor" not in funder_kept["breakdowns"]
+
+
+async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    api: Api,
+    owner: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    worker_pool: asyncpg.Pool,
+    tenant: Tenant,
+) -> None:
+    await _seed(pool, worker_pool, tenant, seed=15, participants=30)
+    email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
+    await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
+    funder = await Api.login(client, email, "x" * 12)
+    for who in (api, funder):
+        report = (await who.get(f"/v1/reports/outcomes?{QUERY}")).json()
+        position = f"&as_of_position={report['global_position']}"
+
+        as_csv = await who.get(f"/v1/reports/outcomes?{QUERY}{position}&format=csv")
+        assert as_csv.status_code == 200
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        assert as_csv.headers["x-report-hash"] == report["hash"]
+        rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+        enrolled = next(r for r in rows if r[:3] == ["figures", "", "enrolled"])
+        cell = report["figures"]["enrolled"]
+        assert enrolled[4] == ("" if cell["suppressed"] else str(cell["value"]))
+
+        as_xlsx = await who.client.get(
+            f"/v1/reports/outcomes?{QUERY}{position}",
+            headers={**who.headers, "Accept": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+        )
+        assert as_xlsx.status_code == 200
+        workbook = openpyxl.load_workbook(io.BytesIO(as_xlsx.content))
+        assert "Summary" in workbook.sheetnames
+
+        as_pdf = await who.get(f"/v1/reports/outcomes?{QUERY}{position}&format=pdf")
+        assert as_pdf.status_code == 200
+        text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(as_pdf.content)).pages)
+        assert report["hash"].removeprefix("sha256:")[:16] in text.replace("\n", "")
+        if who is funder:
+            assert "counselor" not in report["breakdowns"]
+            assert str(tenant.counselor_id) not in text
