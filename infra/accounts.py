@@ -331,19 +331,20 @@ async def refresh_session(pool: asyncpg.Pool, refresh_token: str) -> SessionGran
     return grant
 
 
-async def session_user(conn: Connection, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
+async def session_user(
+    conn: Connection | asyncpg.Pool, session_id: uuid.UUID, user_id: uuid.UUID, programme_id: uuid.UUID
+) -> SessionUser | None:
     """The user of this session if it is open and the user active, else None (one primary-key lookup).
 
-    ``conn`` acts for the programme the token names: a token naming another
-    programme finds no session.
+    Asked before the request acts for a programme, through a definer function
+    (migration 0008) that answers only this; a token naming another programme
+    than its session's finds nothing.
     """
     row = await conn.fetchrow(
-        """SELECT u.user_id, u.programme_id, u.role
-           FROM sessions s JOIN users u ON u.user_id = s.user_id
-           WHERE s.session_id = $1 AND s.user_id = $2
-             AND s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL""",
+        "SELECT user_id, programme_id, role FROM peoplelinks_session_user($1, $2, $3)",
         session_id,
         user_id,
+        programme_id,
     )
     if row is None:
         return None

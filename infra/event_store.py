@@ -150,6 +150,22 @@ ORDER BY n
 RETURNING global_position, event_id
 """
 
+# The same insert, with the stream rows it creates (a second append expecting
+# version 0 then fails on the events' unique key, as a conflict) and the
+# records it removes. Modifying CTEs always run to completion, in one snapshot.
+_INSERT_WITH_STREAMS = f"""
+WITH created AS (
+    INSERT INTO streams (programme_id, stream_id, kind, removed)
+    SELECT $1, s, k, r FROM unnest($10::text[], $11::text[], $12::bool[]) AS n(s, k, r)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), removed AS (
+    UPDATE streams SET removed = true WHERE programme_id = $1 AND stream_id = ANY($13::text[])
+    RETURNING 1
+)
+{_INSERT.strip()}
+"""
+
 _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (tx_id, global_position) > ($1::text::xid8, $2::bigint)
@@ -180,21 +196,28 @@ class EventStore:
     async def append(
         self, conn: Connection, programme_id: uuid.UUID, appends: Sequence[StreamAppend], metadata: Metadata
     ) -> list[AppendResult]:
-        """Store every event of ``appends`` in the caller's transaction, or none.
+        """Store every event of ``appends``, or none, in one statement.
 
-        ``conn`` must be inside a transaction the caller commits; nothing is
-        published from inside it (a NOTIFY here would serialise every commit).
-        Raises ``ConcurrencyConflict`` when a stream moved on, ``DuplicateEventId``
-        when an event id is already stored for this programme.
+        One statement is atomic on its own, so no transaction is needed (the
+        caller may still be in one, to write more with it). Nothing is published
+        from inside it (a NOTIFY would serialise every commit). Raises
+        ``ConcurrencyConflict`` when a stream moved on (the unique key on
+        (programme, stream, version) judges), ``DuplicateEventId`` when an event
+        id is already stored for this programme.
         """
         streams, versions, ids, types, schema_versions, datas, metas, occurred = [], [], [], [], [], [], [], []
-        new_streams: list[tuple[str, str]] = []
+        new_streams: list[str] = []
+        new_kinds: list[str] = []
+        new_removed: list[bool] = []
         removed: list[str] = []
         meta_json = _META_ENCODER.encode(metadata).decode()
         for append in appends:
             if append.expected_version == 0:
-                new_streams.append((append.stream_id, append.kind))
-            if append.removes_record:
+                # A stream created and voided in one request is written removed at once.
+                new_streams.append(append.stream_id)
+                new_kinds.append(append.kind)
+                new_removed.append(append.removes_record)
+            elif append.removes_record:
                 removed.append(append.stream_id)
             for offset, event in enumerate(append.events, start=1):
                 streams.append(append.stream_id)
@@ -206,26 +229,26 @@ class EventStore:
                 metas.append(meta_json)
                 occurred.append(event.occurred_at)
         try:
-            if new_streams:
-                created = await conn.fetch(
-                    """INSERT INTO streams (programme_id, stream_id, kind)
-                       SELECT $1, s, k FROM unnest($2::text[], $3::text[]) AS x(s, k)
-                       ON CONFLICT DO NOTHING RETURNING stream_id""",
+            if new_streams or removed:
+                rows = await conn.fetch(
+                    _INSERT_WITH_STREAMS,
                     programme_id,
-                    [s for s, _ in new_streams],
-                    [k for _, k in new_streams],
-                )
-                if len(created) != len(new_streams):
-                    taken = {s for s, _ in new_streams} - {r["stream_id"] for r in created}
-                    raise ConcurrencyConflict(sorted(taken)[0], 0)
-            rows = await conn.fetch(
-                _INSERT, programme_id, streams, versions, ids, types, schema_versions, datas, metas, occurred
-            )
-            if removed:
-                await conn.execute(
-                    "UPDATE streams SET removed = true WHERE programme_id = $1 AND stream_id = ANY($2::text[])",
-                    programme_id,
+                    streams,
+                    versions,
+                    ids,
+                    types,
+                    schema_versions,
+                    datas,
+                    metas,
+                    occurred,
+                    new_streams,
+                    new_kinds,
+                    new_removed,
                     removed,
+                )
+            else:
+                rows = await conn.fetch(
+                    _INSERT, programme_id, streams, versions, ids, types, schema_versions, datas, metas, occurred
                 )
         except asyncpg.UniqueViolationError as e:
             if e.constraint_name == "events_event_id_key":

@@ -45,6 +45,7 @@ class Waker:
         self._redis: ArqRedis | None = None
         self._lock = asyncio.Lock()
         self._quiet_until = 0.0
+        self._in_flight = False
 
     async def _connection(self) -> ArqRedis:
         async with self._lock:
@@ -57,8 +58,12 @@ class Waker:
     async def wake(self, *_: Any) -> None:
         """Ask a worker to advance the projections (at most one such job waits at a time)."""
         loop = asyncio.get_running_loop()
-        if loop.time() < self._quiet_until:
+        # A wake-up still being enqueued covers this commit too: its job can only
+        # start after it is enqueued, which is after this commit. So concurrent
+        # appends share one round trip to Redis.
+        if loop.time() < self._quiet_until or self._in_flight:
             return
+        self._in_flight = True
         try:
             redis = await asyncio.wait_for(self._connection(), timeout=1.0)
             await asyncio.wait_for(
@@ -68,6 +73,8 @@ class Waker:
             _log.warning("could not wake the worker (%s); the periodic sweep will pick the events up", type(e).__name__)
             self._quiet_until = loop.time() + self.BACKOFF_SECONDS
             await self._reset()
+        finally:
+            self._in_flight = False
 
     async def _reset(self) -> None:
         redis, self._redis = self._redis, None
