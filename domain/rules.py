@@ -9,7 +9,7 @@ pure: no I/O, and the clock comes in as ``now``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, TypeAlias
 
 import msgspec
@@ -186,6 +186,11 @@ def _check_clock(entry: Entry, now: datetime) -> None:
         raise ValueError("now must be time-zone aware")
     if entry.occurred_at.utcoffset() is None:
         raise RuleViolation("occurred_at", "occurred_at needs a time-zone offset, e.g. 2026-11-20T14:05:00Z")
+    try:
+        entry.occurred_at.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+02:00 is valid RFC 3339 but lies before the first instant the store can hold.
+        raise RuleViolation("occurred_at", f"occurred_at {entry.occurred_at.isoformat()} is out of range") from None
     if entry.occurred_at > now + MAX_AHEAD:
         raise RuleViolation(
             "occurred_at",

@@ -23,6 +23,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.cell import Cell as SheetCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -415,6 +416,9 @@ _RIGHT: Final = Alignment(horizontal="right")
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: SheetValue, font: Font | None = None) -> SheetCell:
+    if isinstance(value, str):
+        # A worksheet holds no control characters, which a cohort typed by someone may: shown as U+FFFD.
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str) and value.startswith("="):
         # Text typed by people (names, group values) is text, never a formula.

@@ -38,6 +38,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_batch_events: int = 5_000
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
+    # Base64 of the 32-byte key that wraps every participant's and contact's
+    # data key (infra/crypto.py). No default: the API refuses to start without
+    # it, since a key made up per process would leave every name unreadable
+    # after a restart (`peoplelinks up` keeps one in its data directory).
+    master_key: str = ""
+    # The erasure ledger (infra/erasures.py): keep it outside the database's backups.
+    erasure_ledger: str = ".peoplelinks/erasure-ledger.jsonl"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,4 +94,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_batch_events=_int("PEOPLELINKS_MAX_BATCH_EVENTS", defaults.max_batch_events),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
+            master_key=env.get("PEOPLELINKS_MASTER_KEY", ""),
+            erasure_ledger=env.get("PEOPLELINKS_ERASURE_LEDGER") or defaults.erasure_ledger,
         )

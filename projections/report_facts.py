@@ -73,9 +73,13 @@ class ReportFactsProjection:
             positions.append(fact.position)
             records.append(_ENCODER.encode(fact).decode())
         if event_ids:
+            # The records go as text[] and are cast row by row: a jsonb[] parameter would travel as one
+            # array literal (the pool's jsonb codec is text), escaped by the client and parsed by the server.
             await conn.execute(
                 f"""INSERT INTO {table} (programme_id, event_id, participant_id, kind, position, record)
-                    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::jsonb[])
+                    SELECT p, e, pa, k, po, r::jsonb
+                    FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
+                        AS x(p, e, pa, k, po, r)
                     ON CONFLICT DO NOTHING""",
                 programmes,
                 event_ids,

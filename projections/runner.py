@@ -19,6 +19,7 @@ from typing import Protocol
 import asyncpg
 import msgspec
 
+from domain.privacy import masked
 from domain.reporting.facts import EventEnvelope
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
@@ -48,14 +49,14 @@ def lock_key(name: str) -> int:
 
 
 def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
-    """The one decoding of a stored event that every projection reads."""
+    """The one decoding of a stored event that every projection reads (no read model keeps a personal field)."""
     return EventEnvelope(
         stream_id=recorded.stream_id,
         event_id=recorded.event_id,
         global_position=recorded.global_position,
         occurred_at=recorded.occurred_at,
         type=recorded.type,
-        data=recorded.data,
+        data=masked(recorded.type, recorded.data),
     )
 
 

@@ -1,4 +1,4 @@
-"""The ``peoplelinks`` command: migrate, api, worker, up, programme create, rebuild."""
+"""The ``peoplelinks`` command: migrate, api, worker, up, programme create, rebuild, erasures reapply."""
 
 from __future__ import annotations
 
@@ -213,6 +213,56 @@ def programme_create(name: str, admin_email: str) -> None:
 
     programme_id, admin_id = asyncio.run(run())
     click.echo(json.dumps({"programme_id": programme_id, "admin_user_id": admin_id}))
+
+
+@main.group()
+def erasures() -> None:
+    """Erasures of participants' and contacts' identities, and the ledger kept outside the database."""
+
+
+@erasures.command("reapply")
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The erasure ledger (default: PEOPLELINKS_ERASURE_LEDGER).",
+)
+def erasures_reapply(ledger: Path | None) -> None:
+    """Destroy again the key of every erasure the ledger lists: run it after restoring any backup.
+
+    A backup taken before an erasure still holds the person's key; this makes
+    their name, e-mail address and phone number unreadable again. Idempotent.
+    Prints what it did as JSON; exits with status 1 when a line of the ledger
+    could not be read (the others are applied all the same).
+    """
+    from infra.db import connect_owner
+    from infra.erasures import ErasureLedger, reapply
+
+    settings = Settings.from_env()
+    path = ledger or Path(settings.erasure_ledger)
+    contents = ErasureLedger(path).read()
+
+    async def run() -> int:
+        conn = await connect_owner(settings)
+        try:
+            return await reapply(conn, contents.erasures)
+        finally:
+            await conn.close()
+
+    destroyed = asyncio.run(run())
+    click.echo(
+        json.dumps(
+            {
+                "ledger": str(path),
+                "ledger_exists": path.exists(),
+                "erasures": len(contents.erasures),
+                "reapplied": destroyed,
+                "unreadable_lines": contents.unreadable_lines,
+            }
+        )
+    )
+    if contents.unreadable_lines:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,14 @@ each stream named, check every new event against the rules (pure functions of
 ``domain.rules``), append with the expected versions, and retry on a lost race
 when the client did not pin a version. A retried request (same ``event_id``s,
 same content) answers as the first time and stores nothing.
+
+Personal fields (``domain.privacy``) are sealed under their subject's key
+(``infra.crypto``) just before the append: the events stored hold no name,
+e-mail address or phone number in plain text. The key of a person recorded
+for the first time is made in one transaction with the append (appends
+without personal fields need none: the store's append is one statement).
+The folds, the state cache and the rules see those fields masked; only
+readers open them.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ import asyncpg
 import msgspec
 
 from domain.events import CREATION_EVENTS, Event, decode_data, encode_data, type_name
+from domain.privacy import PERSONAL_FIELDS, masked, path_name, personal_values
 from domain.rules import References, RuleViolation, check_append, lookups_for
 from domain.streams import Entry, StreamState, evolve, initial_state, stream_id_of, stream_kind
 from infra.accounts import counselors_among
+from infra.crypto import DataKey, Subject, SubjectErased, SubjectKeys
 from infra.db import Connection, tenant_connection
 from infra.event_store import (
     AppendResult,
@@ -73,12 +83,21 @@ class RecordOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def entry_of(recorded: RecordedEvent) -> Entry:
-    """The domain view of a stored event, through the one decoder every reader shares."""
+    """The domain view of a stored event, through the one decoder every reader shares (personal fields masked)."""
     return Entry(
         event_id=recorded.event_id,
         occurred_at=recorded.occurred_at,
-        event=decode_data(recorded.type, recorded.data),
+        event=decode_data(recorded.type, masked(recorded.type, recorded.data)),
     )
+
+
+def _masked_entry(entry: Entry) -> Entry:
+    """``entry`` with its personal fields masked, as folded states keep it (no name stays in the cache)."""
+    kind = type_name(entry.event)
+    if kind not in PERSONAL_FIELDS:
+        return entry
+    data = masked(kind, msgspec.json.decode(encode_data(entry.event)))
+    return Entry(event_id=entry.event_id, occurred_at=entry.occurred_at, event=decode_data(kind, data))
 
 
 class _StateCache:
@@ -108,10 +127,12 @@ class Recorder:
         self,
         store: EventStore,
         *,
+        keys: SubjectKeys,
         after_commit: Callable[[uuid.UUID, list[AppendResult]], Awaitable[None]] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._store = store
+        self._keys = keys
         self._after_commit = after_commit
         self._clock = clock
         self._cache = _StateCache()
@@ -175,32 +196,55 @@ class Recorder:
                     check_append(states[item.stream_id], entry, refs, now=now)
                 except RuleViolation as violation:
                     raise RuleViolation(_join(item.field, violation.field), violation.message) from None
-                states[item.stream_id] = evolve(states[item.stream_id], entry)
-            appends = [
-                StreamAppend(
-                    stream_id=stream_id,
-                    kind=loaded[stream_id].kind,
-                    expected_version=loaded[stream_id].version,
-                    events=[_new_event(i) for i in incoming if i.stream_id == stream_id],
-                    removes_record=loaded[stream_id].exists and not states[stream_id].exists,
-                )
-                for stream_id in stream_ids
-            ]
-            async with conn.transaction():
-                results = await self._store.append(conn, programme_id, appends, metadata)
+                states[item.stream_id] = evolve(states[item.stream_id], _masked_entry(entry))
+
+            def appends(data_keys: dict[Subject, DataKey]) -> list[StreamAppend]:
+                return [
+                    StreamAppend(
+                        stream_id=stream_id,
+                        kind=loaded[stream_id].kind,
+                        expected_version=loaded[stream_id].version,
+                        events=[_new_event(i, data_keys) for i in incoming if i.stream_id == stream_id],
+                        removes_record=loaded[stream_id].exists and not states[stream_id].exists,
+                    )
+                    for stream_id in stream_ids
+                ]
+
+            personal = _personal_fields(incoming)
+            if personal:
+                # A person's new key commits with, and only with, the events it first seals.
+                async with conn.transaction():
+                    data_keys = await self._data_keys(conn, programme_id, personal)
+                    results = await self._store.append(conn, programme_id, appends(data_keys), metadata)
+            else:
+                results = await self._store.append(conn, programme_id, appends({}), metadata)
             for stream_id in stream_ids:
                 self._cache.put((programme_id, stream_id), states[stream_id])
         return RecordOutcome(results=results, replayed=False)
+
+    async def _data_keys(
+        self, conn: Connection, programme_id: uuid.UUID, personal: dict[Subject, str]
+    ) -> dict[Subject, DataKey]:
+        """The keys of the subjects ``personal`` names (made for new ones); erased ones are refused."""
+        try:
+            return await self._keys.for_writing(conn, programme_id, personal)
+        except SubjectErased as erased:
+            raise RuleViolation(
+                personal[erased.subject],
+                f"this {erased.subject.kind}'s identity was erased: no name, e-mail address or phone number "
+                "can be recorded for them any more",
+            ) from None
 
     async def _replay(
         self, pool: Connection, programme_id: uuid.UUID, incoming: Sequence[IncomingEvent]
     ) -> RecordOutcome | None:
         """The first answer again when every event id is stored with the same content."""
-        stored = {
-            e.event_id: e for e in await self._store.find_events(pool, programme_id, [i.event_id for i in incoming])
-        }
-        if not stored:
+        found = await self._store.find_events(pool, programme_id, [i.event_id for i in incoming])
+        if not found:
             return None
+        # Personal fields are compared opened: each was sealed with a nonce of its own.
+        opened = await self._keys.open_events(pool, programme_id, found)
+        stored = {e.event_id: e for e in opened.events}
         for item in incoming:
             previous = stored.get(item.event_id)
             if previous is None:
@@ -209,7 +253,7 @@ class Recorder:
                     "part of this request is already recorded and part is not: send the recorded events "
                     "and the new ones in separate requests",
                 )
-            if not _same_content(previous, item):
+            if not _same_content(previous, item, erased=Subject.of_stream(item.stream_id) in opened.erased):
                 raise EventIdReused(
                     _join(item.field, "event_id"),
                     f"event {item.event_id} is already recorded with other content",
@@ -274,20 +318,48 @@ class Recorder:
         )
 
 
+def _personal_fields(incoming: Sequence[IncomingEvent]) -> dict[Subject, str]:
+    """Each person whose personal fields ``incoming`` records, with the path of the first such field."""
+    first_field: dict[Subject, str] = {}
+    for item in incoming:
+        kind = type_name(item.event)
+        subject = Subject.of_stream(item.stream_id)
+        if kind not in PERSONAL_FIELDS or subject is None:
+            continue
+        for path, _ in personal_values(kind, msgspec.to_builtins(item.event)):
+            first_field.setdefault(subject, _join(item.field, f"data.{path_name(path)}"))
+    return first_field
+
+
 def _join(prefix: str, field: str) -> str:
     return f"{prefix}.{field}" if prefix else field
 
 
-def _new_event(item: IncomingEvent) -> NewEvent:
-    return NewEvent(
-        event_id=item.event_id, type=type_name(item.event), data=encode_data(item.event), occurred_at=item.occurred_at
-    )
+_SORTED = msgspec.json.Encoder(order="sorted")
 
 
-def _same_content(stored: RecordedEvent, item: IncomingEvent) -> bool:
+def _new_event(item: IncomingEvent, data_keys: dict[Subject, DataKey]) -> NewEvent:
+    """The event to store, its personal fields sealed under its subject's key."""
+    kind = type_name(item.event)
+    data = encode_data(item.event)
+    if kind in PERSONAL_FIELDS:
+        builtins = msgspec.json.decode(data)
+        if any(personal_values(kind, builtins)):
+            subject = Subject.of_stream(item.stream_id)
+            key = None if subject is None else data_keys.get(subject)
+            if key is None:  # never stored in plain text instead
+                raise RuntimeError(f"no key to seal the personal fields of {item.stream_id}")
+            data = _SORTED.encode(key.seal_data(kind, builtins))
+    return NewEvent(event_id=item.event_id, type=kind, data=data, occurred_at=item.occurred_at)
+
+
+def _same_content(stored: RecordedEvent, item: IncomingEvent, *, erased: bool) -> bool:
+    """Whether ``item`` is what ``stored`` (opened) records; an erased subject's personal fields cannot be told."""
+    kind = type_name(item.event)
+    sent = msgspec.json.decode(encode_data(item.event))
     return (
         stored.stream_id == item.stream_id
-        and stored.type == type_name(item.event)
+        and stored.type == kind
         and stored.occurred_at == item.occurred_at
-        and msgspec.json.decode(encode_data(item.event)) == stored.data
+        and (masked(kind, sent) == masked(kind, stored.data) if erased else sent == stored.data)
     )

@@ -33,6 +33,7 @@ import click
 import msgspec
 import uvicorn
 
+from infra.crypto import SubjectKeys
 from infra.db import connect_owner, create_app_pool
 from infra.event_store import EventStore
 from infra.migrate import migrate
@@ -389,7 +390,8 @@ async def _prepare_demo(settings: Settings, credentials: DemoCredentials, partic
     pool = await create_app_pool(settings, min_size=1, max_size=2)
     started = time.monotonic()
     try:
-        stored = await record_log(Recorder(EventStore(pool)), demo.programme_id, log)
+        recorder = Recorder(EventStore(pool), keys=SubjectKeys.from_settings(settings))
+        stored = await record_log(recorder, demo.programme_id, log)
     finally:
         await pool.close()
     msgspec.structs.replace(plan, complete=True).save(plan_file)
@@ -435,6 +437,11 @@ async def _run(options: UpOptions, stop: asyncio.Event) -> None:
     if not env.get("PEOPLELINKS_SECRET_KEY"):
         # Kept, so that tokens survive a restart of `up`.
         env["PEOPLELINKS_SECRET_KEY"] = _private_secret(data_dir / "secret-key", 48)
+    if not env.get("PEOPLELINKS_MASTER_KEY"):
+        # Beside the database it protects: right for a first look only (docs/security.md, "Privacy").
+        env["PEOPLELINKS_MASTER_KEY"] = _private_secret(data_dir / "master-key", 32)
+    if not env.get("PEOPLELINKS_ERASURE_LEDGER"):
+        env["PEOPLELINKS_ERASURE_LEDGER"] = str(data_dir / "erasure-ledger.jsonl")
     credentials = load_or_create_credentials(data_dir / "demo-credentials.json")
     with contextlib.ExitStack() as servers:
         if bindir is not None:

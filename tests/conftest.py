@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -22,7 +23,7 @@ from infra.db import connect_owner, create_app_pool, create_worker_pool
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
-from tests.support import Api, Tenant
+from tests.support import MASTER_KEY, Api, Tenant
 
 ADMIN_PASSWORD = "correct horse battery"
 RUN_ID = uuid.uuid4().hex[:10]
@@ -70,8 +71,8 @@ async def database_url(template_database: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Settings for this test: its own database and Redis key space."""
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for this test: its own database, Redis key space and erasure ledger."""
     return Settings.from_env(
         {
             "DATABASE_URL": database_url,
@@ -80,6 +81,8 @@ def settings(database_url: str) -> Settings:
             "PEOPLELINKS_SECRET_KEY": "test-secret-key-of-at-least-32-bytes!",
             "PEOPLELINKS_POOL_MIN": "1",
             "PEOPLELINKS_POOL_MAX": "24",
+            "PEOPLELINKS_MASTER_KEY": MASTER_KEY,
+            "PEOPLELINKS_ERASURE_LEDGER": str(tmp_path / "erasure-ledger.jsonl"),
         }
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
@@ -11,7 +13,11 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from domain.events import decode_data
+from infra.crypto import SubjectKeys
 from services.recording import IncomingEvent
+
+# The master key of this test run (the settings fixture's PEOPLELINKS_MASTER_KEY).
+MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,6 +29,11 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     counselor_id: uuid.UUID
     counselor_email: str
     password: str
+
+
+def subject_keys() -> SubjectKeys:
+    """The participants' and contacts' keys under this run's master key, for a Recorder built by a test."""
+    return SubjectKeys(base64.b64decode(MASTER_KEY))
 
 
 def new_id() -> str:

@@ -39,7 +39,7 @@ FUNDER_HIDDEN_BREAKDOWNS: Final[frozenset[str]] = frozenset({"counselor"})
 class Cell(msgspec.Struct, frozen=True):
     """One figure as the API answers it."""
 
-    value: int | float | None
+    value: float | None  # ints too: typing it "int | float" made an ambiguous OpenAPI oneOf
     suppressed: bool = False
 
 

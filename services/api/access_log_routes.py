@@ -14,7 +14,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from infra.access_log import AccessEntry, AccessQuery, read_access_log
 from infra.db import TenantConnection
-from services.api.problems import InvalidRequest
+from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
 
 MAX_LIMIT = 1000
@@ -54,6 +54,7 @@ class AccessLogController(Controller):
         "/v1/access-log",
         opt=roles("admin"),
         operation_id="accessLog",
+        responses=problem_responses(400, 401, 403, 422),
         summary="Reads of participants' records: who, when, which participant, through which route",
     )
     async def access_log(

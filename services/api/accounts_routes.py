@@ -28,7 +28,7 @@ from infra.accounts import (
 from infra.db import TenantConnection
 from infra.settings import Settings
 from infra.tokens import TokenClaims, issue_token
-from services.api.problems import Problem, problem
+from services.api.problems import Problem, problem, problem_responses
 from services.api.security import Principal, public, roles
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
@@ -122,6 +122,7 @@ class AccountsController(Controller):
         "/v1/auth/login",
         opt=public(),
         operation_id="login",
+        responses=problem_responses(400, 401, 413, 422, 429),
         summary="Exchange e-mail and password for an access token and a refresh token",
         description=(
             "By default, after 5 failed logins for one e-mail address within 15 minutes (or 20 from one client "
@@ -150,6 +151,7 @@ class AccountsController(Controller):
         "/v1/auth/refresh",
         opt=public(),
         operation_id="refreshToken",
+        responses=problem_responses(400, 401, 413, 422),
         summary="Exchange a refresh token for a new access token and the next refresh token",
         description=(
             "Each refresh token works once. Presenting one that was already used ends its whole session: "
@@ -171,6 +173,7 @@ class AccountsController(Controller):
         "/v1/auth/logout",
         opt=roles(*ROLES),
         operation_id="logout",
+        responses=problem_responses(401),
         summary="End this session: its access and refresh tokens stop working",
         status_code=204,
     )
@@ -183,6 +186,7 @@ class AccountsController(Controller):
         "/v1/users",
         opt=roles("admin"),
         operation_id="createUser",
+        responses=problem_responses(400, 401, 403, 409, 413, 422),
         summary="Add a user to your programme",
         status_code=201,
     )

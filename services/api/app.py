@@ -16,6 +16,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from infra.crypto import SubjectKeys
 from infra.db import TenantConnection, create_app_pool, tenant_connection
 from infra.event_store import EventStore
 from infra.queue import Waker
@@ -26,6 +27,7 @@ from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
 from services.api.events_routes import EventsController
 from services.api.participant_routes import ParticipantController
+from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
 from services.api.reading_routes import ReadingController
 from services.api.report_routes import ReportController
@@ -52,6 +54,7 @@ def create_app(
     ``clock`` replaces the wall clock of the append rules (for replaying a dated log).
     """
     owns_pool = pool is None
+    subject_keys = SubjectKeys.from_settings(settings)  # no master key, no API: names could not be read
     holder: dict[str, Any] = {}
     facts_cache = FactsCache()
 
@@ -64,7 +67,7 @@ def create_app(
         holder.update(
             pool=the_pool,
             store=store,
-            recorder=Recorder(store, after_commit=waker.wake, **({"clock": clock} if clock else {})),
+            recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, **({"clock": clock} if clock else {})),
         )
         try:
             yield
@@ -92,6 +95,7 @@ def create_app(
             DashboardController,
             EventsController,
             ParticipantController,
+            PrivacyController,
             ReadingController,
             ReportController,
             StatusController,
@@ -102,6 +106,7 @@ def create_app(
             "pool": Provide(lambda: holder["pool"], sync_to_thread=False),
             "store": Provide(lambda: holder["store"], sync_to_thread=False),
             "recorder": Provide(lambda: holder["recorder"], sync_to_thread=False),
+            "subject_keys": Provide(lambda: subject_keys, sync_to_thread=False),
             "db": Provide(provide_db),
             "facts_cache": Provide(lambda: facts_cache, sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),

@@ -14,14 +14,18 @@ from litestar.params import FromPath, HeaderParameter
 from domain.events import EVENT_TYPES, decode_data
 from domain.rules import RuleViolation
 from domain.streams import StreamKind, stream_id_of, stream_kind
+from infra.crypto import SubjectKeys
 from infra.db import tenant_connection
 from infra.event_store import AppendResult, EventStore, Metadata, RecordedEvent
-from services.api.problems import InvalidRequest, NotFound, field_of_validation_error
+from services.api.event_envelopes import RECORDING_OPERATIONS
+from services.api.problems import InvalidRequest, NotFound, field_of_validation_error, problem_responses
 from services.api.scope import check_assigned, participant_scoped
 from services.api.security import Principal, audit_participant, roles
 from services.recording import IncomingEvent, Recorder
 
 RECORDERS = ("admin", "staff", "counselor")
+RECORD_PROBLEMS = problem_responses(400, 401, 403, 409, 413, 422)
+READ_PROBLEMS = problem_responses(400, 401, 403, 404)
 # Read by the handlers from the request itself; declared for the OpenAPI document.
 IfMatch = Annotated[
     str | None, HeaderParameter(name="If-Match", description="expected stream version (0 for a new stream)")
@@ -77,11 +81,12 @@ class EventOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StreamOut(msgspec.Struct, frozen=True, kw_only=True):
-    """A whole stream."""
+    """A whole stream; ``erased`` when its person's identity was erased (their personal fields read "[erased]")."""
 
     stream_id: str
     version: int
     events: list[EventOut]
+    erased: bool = False
 
 
 def _decode_event(raw: bytes | msgspec.Raw, field: str, stream_id: str | None) -> IncomingEvent:
@@ -219,6 +224,8 @@ class EventsController(Controller):
         "/v1/participants/{record_id:uuid}/events",
         opt={**roles(*RECORDERS), **participant_scoped()},
         operation_id="recordParticipantEvents",
+        responses=RECORD_PROBLEMS,
+        operation_class=RECORDING_OPERATIONS["participant"],
         summary="Record events of one participant",
         status_code=201,
     )
@@ -236,6 +243,8 @@ class EventsController(Controller):
         "/v1/contacts/{record_id:uuid}/events",
         opt=roles(*RECORDERS),
         operation_id="recordContactEvents",
+        responses=RECORD_PROBLEMS,
+        operation_class=RECORDING_OPERATIONS["contact"],
         summary="Record events of one contact",
         status_code=201,
     )
@@ -253,6 +262,8 @@ class EventsController(Controller):
         "/v1/employers/{record_id:uuid}/events",
         opt=roles(*RECORDERS),
         operation_id="recordEmployerEvents",
+        responses=RECORD_PROBLEMS,
+        operation_class=RECORDING_OPERATIONS["employer"],
         summary="Record events of one employer",
         status_code=201,
     )
@@ -270,6 +281,8 @@ class EventsController(Controller):
         "/v1/events:batch",
         opt=roles(*RECORDERS),
         operation_id="recordBatch",
+        responses=RECORD_PROBLEMS,
+        operation_class=RECORDING_OPERATIONS["batch"],
         status_code=201,
         summary="Record up to 5,000 events across streams, all or nothing",
     )
@@ -295,10 +308,14 @@ class EventsController(Controller):
             results=[_out(r) for r in outcome.results],
         )
 
-    async def _read(self, kind: StreamKind, record_id: uuid.UUID, principal: Principal, store: EventStore) -> StreamOut:
+    async def _read(
+        self, kind: StreamKind, record_id: uuid.UUID, principal: Principal, store: EventStore, keys: SubjectKeys
+    ) -> StreamOut:
         stream_id = stream_id_of(kind, record_id)
         async with tenant_connection(store.pool, principal.programme_id) as conn:
-            events = (await store.read_streams(conn, principal.programme_id, [stream_id]))[stream_id]
+            stored = (await store.read_streams(conn, principal.programme_id, [stream_id]))[stream_id]
+            opened = await keys.open_events(conn, principal.programme_id, stored)
+        events = opened.events
         if not events:
             raise NotFound()
         voided_by = {uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"}
@@ -306,40 +323,56 @@ class EventsController(Controller):
             stream_id=stream_id,
             version=events[-1].stream_version,
             events=[_event_out(e, voided_by.get(e.event_id)) for e in events],
+            erased=bool(opened.erased),
         )
 
     @get(
         "/v1/participants/{record_id:uuid}/events",
         opt={**roles("admin", "staff", "counselor"), **audit_participant("record_id"), **participant_scoped()},
         operation_id="readParticipantEvents",
+        responses=READ_PROBLEMS,
         summary="A participant's stream, voided events marked",
     )
     async def read_participant(
-        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
+        self,
+        record_id: FromPath[uuid.UUID],
+        request: Request[Principal, Any, Any],
+        store: NamedDependency[EventStore],
+        subject_keys: NamedDependency[SubjectKeys],
     ) -> StreamOut:
-        return await self._read("participant", record_id, request.user, store)
+        return await self._read("participant", record_id, request.user, store, subject_keys)
 
     @get(
         "/v1/contacts/{record_id:uuid}/events",
         opt=roles("admin", "staff", "counselor"),
         operation_id="readContactEvents",
+        responses=READ_PROBLEMS,
         summary="A contact's stream, voided events marked",
     )
     async def read_contact(
-        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
+        self,
+        record_id: FromPath[uuid.UUID],
+        request: Request[Principal, Any, Any],
+        store: NamedDependency[EventStore],
+        subject_keys: NamedDependency[SubjectKeys],
     ) -> StreamOut:
-        return await self._read("contact", record_id, request.user, store)
+        return await self._read("contact", record_id, request.user, store, subject_keys)
 
     @get(
         "/v1/employers/{record_id:uuid}/events",
         opt=roles("admin", "staff", "counselor"),
         operation_id="readEmployerEvents",
+        responses=READ_PROBLEMS,
         summary="An employer's stream, voided events marked",
     )
     async def read_employer(
-        self, record_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], store: NamedDependency[EventStore]
+        self,
+        record_id: FromPath[uuid.UUID],
+        request: Request[Principal, Any, Any],
+        store: NamedDependency[EventStore],
+        subject_keys: NamedDependency[SubjectKeys],
     ) -> StreamOut:
-        return await self._read("employer", record_id, request.user, store)
+        return await self._read("employer", record_id, request.user, store, subject_keys)
 
 
 def _check_stream_id(stream_id: str, field: str) -> None:

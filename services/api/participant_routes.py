@@ -18,7 +18,7 @@ from domain.reporting.relationships import Relationship, TimelineEntry, relation
 from domain.reporting.snapshot import ViewParams
 from infra.db import TenantConnection
 from projections.report_facts import FactsCache
-from services.api.problems import NotFound
+from services.api.problems import NotFound, problem_responses
 from services.api.reading_routes import programme_settings, report_position, today_in
 from services.api.scope import participant_scoped
 from services.api.security import Principal, audit_participant, roles
@@ -91,6 +91,7 @@ async def _require_participant(db: TenantConnection, programme_id: uuid.UUID, pa
 
 
 PARTICIPANT_READ = {**roles(*STAFF_AND_COUNSELORS), **participant_scoped("participant_id")}
+PARTICIPANT_PROBLEMS = problem_responses(400, 401, 403, 404, 422)
 
 
 class ParticipantController(Controller):
@@ -101,6 +102,7 @@ class ParticipantController(Controller):
     @get(
         "/v1/participants/{participant_id:uuid}/timeline",
         operation_id="participantTimeline",
+        responses=PARTICIPANT_PROBLEMS,
         opt={**PARTICIPANT_READ, **audit_participant("participant_id")},
         summary="A participant's timeline",
     )
@@ -124,6 +126,7 @@ class ParticipantController(Controller):
     @get(
         "/v1/participants/{participant_id:uuid}/relationships",
         operation_id="participantRelationships",
+        responses=PARTICIPANT_PROBLEMS,
         opt={**PARTICIPANT_READ, **audit_participant("participant_id")},
         summary="Each contact of a participant: stage, People Link, timeline",
     )
@@ -147,6 +150,7 @@ class ParticipantController(Controller):
     @get(
         "/v1/participants/{participant_id:uuid}/pipeline",
         operation_id="participantPipeline",
+        responses=PARTICIPANT_PROBLEMS,
         opt={**PARTICIPANT_READ, **audit_participant("participant_id")},
         summary="A participant's pipeline",
     )
@@ -169,6 +173,7 @@ class ParticipantController(Controller):
         "/v1/follow-ups",
         opt=roles(*STAFF_AND_COUNSELORS),
         operation_id="followUps",
+        responses=problem_responses(400, 401, 403, 422),
         summary="The follow-up queue (a counselor sees their own participants' items)",
     )
     async def follow_ups(
@@ -194,6 +199,7 @@ class ParticipantController(Controller):
         "/v1/dashboards/funnel",
         opt=roles(*STAFF_AND_COUNSELORS),
         operation_id="funnel",
+        responses=problem_responses(400, 401, 403, 422),
         summary="The programme funnel: participants who reached each step",
     )
     async def funnel(

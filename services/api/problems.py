@@ -11,6 +11,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.exceptions.http_exceptions import ClientException, NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
@@ -73,6 +74,29 @@ def field_of_validation_error(error: msgspec.ValidationError, prefix: str = "") 
     return FieldError(field=path or "body", message=message)
 
 
+# What each problem status means, as the OpenAPI document says it.
+_MEANINGS = {
+    400: "The body is not JSON",
+    401: "No valid access token: log in (POST /v1/auth/login)",
+    403: "Your role may not do this",
+    404: "Not found, or not of your programme",
+    409: "Conflict: the stream moved on (If-Match), an id or e-mail address is taken, or read models lag",
+    413: "Too large: the body, or the number of events",
+    422: "A field is not valid, or an event breaks a recording rule: `errors` names the field",
+    429: "Too many failed logins: retry after `Retry-After` seconds",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problem details a route may answer, for its ``responses=`` (and so for the OpenAPI document)."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem, generate_examples=False, description=_MEANINGS[status], media_type=PROBLEM_JSON
+        )
+        for status in statuses
+    }
+
+
 def problem(
     status: int, title: str, detail: str | None, request: Request[Any, Any, Any], errors: list[FieldError] | None = None
 ) -> Response[Problem]:
@@ -111,6 +135,10 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
         response.headers["Retry-After"] = "1"
         return response
     match exc:
+        case asyncpg.UntranslatableCharacterError() | asyncpg.CharacterNotInRepertoireError():
+            # PostgreSQL stores no U+0000 in text or jsonb; JSON can carry it, so it is refused here, storing nothing.
+            message = "text may not contain the character U+0000"
+            return problem(422, "The request is not valid", message, request, [FieldError("body", message)])
         case RuleViolation():
             return problem(
                 422, "The event breaks a recording rule", exc.message, request, [FieldError(exc.field, exc.message)]

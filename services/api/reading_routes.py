@@ -21,7 +21,7 @@ from projections import report_facts
 from projections.registry import PROJECTIONS
 from projections.report_facts import FactsCache
 from projections.runner import projection_status
-from services.api.problems import InvalidRequest
+from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
 
 
@@ -108,6 +108,7 @@ class ReadingController(Controller):
         "/v1/projections",
         opt=roles("admin", "staff", "counselor"),
         operation_id="projections",
+        responses=problem_responses(401, 403),
         summary="Each projection's checkpoint, the store's head and the lag",
     )
     async def projections(self, db: NamedDependency[TenantConnection]) -> ProjectionsOut:
@@ -120,6 +121,7 @@ class ReadingController(Controller):
         "/v1/dashboards/response-rates",
         opt=roles("admin", "staff", "counselor", "funder"),
         operation_id="responseRates",
+        responses=problem_responses(400, 401, 403, 409, 422),
         summary="Response rates: five out for one back",
     )
     async def response_rates(

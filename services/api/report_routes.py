@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.reporting.scope import ReportParams
@@ -20,7 +21,7 @@ from infra.exports import report_csv, report_pdf, report_xlsx
 from projections.kept_reports import KeptReport, kept_body, list_kept
 from projections.outcome_reports import outcome_body
 from projections.report_facts import FactsCache
-from services.api.problems import InvalidRequest, NotFound
+from services.api.problems import InvalidRequest, NotFound, problem_responses
 from services.api.reading_routes import programme_settings, report_position, today_in
 from services.api.security import Principal, roles
 
@@ -102,6 +103,17 @@ REPORT_RESPONSES = {
 }
 
 
+class ReportOperation(Operation):
+    """The report routes' OpenAPI entry: the 200 answer names the CSV, XLSX and PDF renderings beside the JSON."""
+
+    def to_schema(self) -> dict[str, Any]:
+        result = super().to_schema()
+        content = result["responses"]["200"]["content"]
+        for media_type, _ in _EXPORTS.values():
+            content[media_type.split(";")[0]] = {"schema": {"type": "string", "format": "binary"}}
+        return result
+
+
 def _wanted(format_: str | None, accept: str | None) -> str:
     if format_ is not None:
         return format_
@@ -153,7 +165,8 @@ class ReportController(Controller):
         "/v1/reports/outcomes",
         opt=roles("admin", "staff", "funder"),
         operation_id="outcomeReport",
-        responses=REPORT_RESPONSES,
+        operation_class=ReportOperation,
+        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 409, 422)},
         summary="Programme outcome report (suppressed for funders, reproducible by as_of_position)",
     )
     async def outcomes(
@@ -186,6 +199,7 @@ class ReportController(Controller):
         "/v1/reports/monthly",
         opt=roles("admin", "staff", "funder"),
         operation_id="keptMonthlyReports",
+        responses=problem_responses(401, 403),
         summary="The monthly outcome reports kept by the worker",
     )
     async def monthly(
@@ -197,7 +211,8 @@ class ReportController(Controller):
         "/v1/reports/monthly/{as_of:date}",
         opt=roles("admin", "staff", "funder"),
         operation_id="keptMonthlyReport",
-        responses=REPORT_RESPONSES,
+        operation_class=ReportOperation,
+        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 404, 422)},
         summary="One kept monthly report, exactly as built (figures, position, hash)",
     )
     async def monthly_one(

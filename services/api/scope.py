@@ -12,6 +12,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from infra.assignments import assigned_counselors
 from infra.db import Connection, tenant_connection
+from services.api.problems import NotFound
 from services.api.security import Principal
 
 # Route option naming the path parameter that holds a participant id.
@@ -28,8 +29,9 @@ async def check_assigned(
 ) -> None:
     """Refuse (403) a counselor naming a participant assigned to someone else.
 
-    Other roles pass. ``allow_new`` lets a counselor name a participant who does
-    not exist yet (an enrolment they are recording).
+    Other roles pass. A participant who does not exist in the counselor's
+    programme (another programme's included) is not found (404), as for every
+    role, unless ``allow_new`` lets them name one (an enrolment they are recording).
     """
     if principal.role != "counselor":
         return
@@ -37,8 +39,10 @@ async def check_assigned(
     assigned = await assigned_counselors(conn, principal.programme_id, wanted)
     for participant_id in wanted:
         counselor = assigned.get(participant_id)
-        if counselor is None and allow_new:
-            continue
+        if counselor is None:
+            if allow_new:
+                continue
+            raise NotFound()
         if counselor != principal.user_id:
             raise PermissionDeniedException("this participant is not assigned to you")
 

@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 
 from infra.db import TenantConnection
 from infra.event_store import EventStore, StoreStatus
+from services.api.problems import problem_responses
 from services.api.security import public, roles
 
 
@@ -30,6 +31,7 @@ class StatusController(Controller):
         "/v1/status",
         opt=roles("admin", "staff"),
         operation_id="storeStatus",
+        responses=problem_responses(401, 403),
         summary="Event store head, size and the age of the oldest open transaction",
     )
     async def status(self, store: NamedDependency[EventStore], db: NamedDependency[TenantConnection]) -> StoreStatus:

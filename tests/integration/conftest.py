@@ -31,7 +31,7 @@ from infra.accounts import create_programme, create_user
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
-from tests.support import Tenant
+from tests.support import MASTER_KEY, Tenant
 
 PASSWORD = "correct horse battery"
 DATABASE = "peoplelinks"
@@ -219,6 +219,7 @@ async def served_api(private_cluster: PrivateCluster) -> AsyncIterator[Served]:
     settings = Settings(
         database_url=database_url,
         secret_key="test-secret-key-of-at-least-32-bytes!",
+        master_key=MASTER_KEY,
         pool_min_size=2,
         pool_max_size=10,
     )

@@ -16,7 +16,7 @@ from projections import report_facts
 from projections.runner import advance_once, envelope_of
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import fact_rows, incoming
+from tests.support import fact_rows, incoming, subject_keys
 
 
 # The fixtures (one database) are shared by every example on purpose: each example is its own programme.
@@ -25,7 +25,8 @@ from tests.support import fact_rows, incoming
 async def test_incremental_read_models_equal_a_build_from_scratch(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, seed: int, chunks: int, batch_size: int
 ) -> None:
-    recorder = Recorder(EventStore(pool))  # the API's side: appends as the application role, for one programme
+    # The API's side: appends as the application role, for one programme.
+    recorder = Recorder(EventStore(pool), keys=subject_keys())
     store = EventStore(worker_pool)  # the worker's side: reads every programme
     projection = report_facts.ReportFactsProjection()
     await owner.execute("CREATE TABLE IF NOT EXISTS scratch_facts (LIKE report_facts INCLUDING ALL)")

@@ -21,7 +21,7 @@ from projections.kept_reports import keep_monthly_reports
 from projections.runner import catch_up
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import Api, Tenant, envelope, incoming
+from tests.support import Api, Tenant, envelope, incoming, subject_keys
 
 QUERY = "from=2025-01-01&to=2026-06-30&as_of=2026-09-30"
 
@@ -34,7 +34,7 @@ async def _seed(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant, seed: int, participants: int
 ) -> list[dict[str, Any]]:
     log = programme_log(random.Random(seed), [str(tenant.counselor_id)], participants=participants, actions=14)
-    await Recorder(EventStore(pool)).record(
+    await Recorder(EventStore(pool), keys=subject_keys()).record(
         tenant.programme_id, [incoming(line) for line in log], Metadata(programme_id=tenant.programme_id)
     )
     await _project(worker_pool)

@@ -26,7 +26,7 @@ from projections.runner import projection_status
 from services.api.app import create_app
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import Api, Tenant, fact_rows, incoming
+from tests.support import Api, Tenant, fact_rows, incoming, subject_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -97,7 +97,7 @@ async def _from_scratch_equals_live(
 async def _append_logs(
     pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant, programmes: int, seed: int
 ) -> None:
-    recorder = Recorder(EventStore(pool))
+    recorder = Recorder(EventStore(pool), keys=subject_keys())
     rng = random.Random(seed)
     counselor = str(tenant.counselor_id)
     for _ in range(programmes):
