@@ -75,6 +75,10 @@ class VersionMismatch(Exception):
         self.actual = actual
 
 
+class _LookAgain(Exception):
+    """The first, cache-trusting attempt would refuse: decide again on fresh state."""
+
+
 class RecordOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """What a request stored (or had stored the first time, for a replay)."""
 
@@ -153,11 +157,16 @@ class Recorder:
         """Record every event of ``incoming`` or none; see the module docstring."""
         for attempt in range(_MAX_ATTEMPTS):
             try:
-                outcome = await self._attempt(programme_id, incoming, metadata, expected_versions)
+                # The first attempt trusts the cached stream states and asks about
+                # replays only when something fails; a retry after a lost race
+                # reads everything afresh.
+                outcome = await self._attempt(programme_id, incoming, metadata, expected_versions, fresh=attempt > 0)
             except ConcurrencyConflict as conflict:
                 pinned = expected_versions or {}
                 if conflict.stream_id in pinned or attempt == _MAX_ATTEMPTS - 1:
                     raise
+                continue
+            except _LookAgain:
                 continue
             except DuplicateEventId:
                 # A concurrent twin of this request won; the next attempt replays it.
@@ -175,28 +184,42 @@ class Recorder:
         incoming: Sequence[IncomingEvent],
         metadata: Metadata,
         expected_versions: dict[str, int] | None,
+        *,
+        fresh: bool,
     ) -> RecordOutcome:
         # One connection for the whole attempt, acting for the programme (row-level security).
         async with tenant_connection(self._store.pool, programme_id) as conn:
-            replay = await self._replay(conn, programme_id, incoming)
-            if replay is not None:
-                return replay
+            if fresh:
+                replay = await self._replay(conn, programme_id, incoming)
+                if replay is not None:
+                    return replay
             stream_ids = list(dict.fromkeys(item.stream_id for item in incoming))
-            states = await self._load(conn, programme_id, stream_ids)
-            for stream_id, expected in (expected_versions or {}).items():
-                actual = states[stream_id].version if stream_id in states else 0
-                if expected != actual:
-                    raise VersionMismatch(stream_id, expected, actual)
-            refs = await self._references(conn, programme_id, incoming)
-            loaded = dict(states)
-            now = self._clock()
-            for item in incoming:
-                entry = Entry(event_id=item.event_id, occurred_at=item.occurred_at, event=item.event)
-                try:
-                    check_append(states[item.stream_id], entry, refs, now=now)
-                except RuleViolation as violation:
-                    raise RuleViolation(_join(item.field, violation.field), violation.message) from None
-                states[item.stream_id] = evolve(states[item.stream_id], _masked_entry(entry))
+            pinned = expected_versions or {}
+            # A cached state at the version the client expects needs no refresh: if
+            # another process moved the stream on, the append's unique key says so.
+            states = await self._load(conn, programme_id, stream_ids, trust_cache=not fresh, expected=pinned)
+            try:
+                for stream_id, expected in pinned.items():
+                    actual = states[stream_id].version if stream_id in states else 0
+                    if expected != actual:
+                        raise VersionMismatch(stream_id, expected, actual)
+                refs = await self._references(conn, programme_id, incoming)
+                loaded = dict(states)
+                now = self._clock()
+                for item in incoming:
+                    entry = Entry(event_id=item.event_id, occurred_at=item.occurred_at, event=item.event)
+                    try:
+                        check_append(states[item.stream_id], entry, refs, now=now)
+                    except RuleViolation as violation:
+                        raise RuleViolation(_join(item.field, violation.field), violation.message) from None
+                    states[item.stream_id] = evolve(states[item.stream_id], _masked_entry(entry))
+            except (RuleViolation, VersionMismatch):
+                # Before refusing, look again with nothing cached: another process may
+                # have moved the stream on, and a retry of a request already recorded
+                # breaks the rules against the state it made (answered as the first time).
+                if not fresh:
+                    raise _LookAgain() from None
+                raise
 
             def appends(data_keys: dict[Subject, DataKey]) -> list[StreamAppend]:
                 return [
@@ -270,13 +293,24 @@ class Recorder:
             )
         return RecordOutcome(results=list(results.values()), replayed=True)
 
-    async def _load(self, pool: Connection, programme_id: uuid.UUID, stream_ids: list[str]) -> dict[str, StreamState]:
+    async def _load(
+        self,
+        pool: Connection,
+        programme_id: uuid.UUID,
+        stream_ids: list[str],
+        *,
+        trust_cache: bool,
+        expected: dict[str, int],
+    ) -> dict[str, StreamState]:
         states: dict[str, StreamState] = {}
         cold: list[str] = []
         for stream_id in stream_ids:
             cached = self._cache.get((programme_id, stream_id))
             if cached is None:
                 cold.append(stream_id)
+                continue
+            if trust_cache and expected.get(stream_id, cached.version) == cached.version:
+                states[stream_id] = cached
                 continue
             # The cache may be behind another process's appends: fold only what came since.
             for recorded in await self._store.read_stream_after(pool, programme_id, stream_id, cached.version):
