@@ -227,12 +227,15 @@ class Recorder:
                         stream_id=stream_id,
                         kind=loaded[stream_id].kind,
                         expected_version=loaded[stream_id].version,
-                        events=[_new_event(i, data_keys) for i in incoming if i.stream_id == stream_id],
+                        events=[_new_event(i, data_keys) for i in by_stream[stream_id]],
                         removes_record=loaded[stream_id].exists and not states[stream_id].exists,
                     )
                     for stream_id in stream_ids
                 ]
 
+            by_stream: dict[str, list[IncomingEvent]] = {stream_id: [] for stream_id in stream_ids}
+            for item in incoming:
+                by_stream[item.stream_id].append(item)
             personal = _personal_fields(incoming)
             if personal:
                 # A person's new key commits with, and only with, the events it first seals.

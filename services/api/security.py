@@ -82,8 +82,11 @@ def public() -> dict[str, Any]:
     return {PUBLIC: True}
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Admit the request only when the route names the caller's role; a route naming none admits nobody."""
+async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Admit the request only when the route names the caller's role; a route naming none admits nobody.
+
+    Async although it awaits nothing: Litestar runs a sync guard in a worker thread.
+    """
     if handler.opt.get(PUBLIC) or connection.scope["path"].startswith(OPENAPI_PATH):
         return
     allowed = handler.opt.get("roles")
