@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import bisect
 import collections
 import contextlib
@@ -69,12 +70,13 @@ from bench.append import (
     drop_redis_keys,
     free_port,
     make_progress,
+    make_recorder,
     profiled,
     run_async,
     settle,
     with_database,
 )
-from domain.events import decode_data, encode_data
+from domain.events import decode_data
 from infra.accounts import create_programme, create_user, hash_password
 from infra.db import create_app_pool, create_worker_pool, tenant_connection
 from infra.event_store import Cursor, EventStore, Metadata, NewEvent, StreamAppend
@@ -83,7 +85,9 @@ from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up, projection_status, read_checkpoint
 from services.demo import demo_log
-from services.recording import IncomingEvent, Recorder
+from services.recording import IncomingEvent
+from services.recording import _new_event as recorded_form  # what the Recorder stores: canonical, sealed
+from services.recording import _personal_fields as personal_fields
 
 SECTION = "## Projections (bench/projections.py)"
 NOTES_START = "<!-- notes:start -->"
@@ -135,6 +139,8 @@ class BenchStore(msgspec.Struct, kw_only=True):
     how: str
     password: str = ""
     """Every user's password (a bench database holds nothing else of value)."""
+    master_key: str = ""
+    """The PEOPLELINKS_MASTER_KEY its personal fields are sealed under."""
     server_dsn: str = ""
 
     @property
@@ -301,58 +307,62 @@ async def append_lines(
     validate: bool,
     progress: Progress,
     description: str,
+    settings: Settings,
 ) -> None:
     """Append ``lines`` in order: straight through ``EventStore.append``, or through the rules (``validate``).
 
     Each stream belongs to one writer, and the directory is appended first, so
-    every stream's events are stored in order. Each event's data is decoded as
-    its class (the schema is checked) and canonically encoded, as the API does.
+    every stream's events are stored in order. Straight through the store, each
+    event is still stored as the Recorder would store it: its data decoded as its
+    class (the schema is checked), canonically encoded, and its personal fields
+    sealed under its subject's key (made in the same transaction).
     """
+    from infra.crypto import SubjectKeys
+
     task = progress.add_task(description, total=len(lines))
     store = EventStore(pool)
-    recorder = Recorder(store)
+    recorder = make_recorder(store, settings)
+    keys = SubjectKeys.from_settings(settings)
     metadata = Metadata(programme_id=programme_id, actor_id=actor_id)
 
     async def write(part: list[Line]) -> None:
         versions: dict[str, int] = {}
         for start in range(0, len(part), batch):
             chunk = part[start : start + batch]
+            incoming = [
+                IncomingEvent(
+                    stream_id=stream, event_id=uuid.UUID(event_id), occurred_at=when, event=decode_data(type_, data)
+                )
+                for when, _, stream, type_, event_id, data in chunk
+            ]
             if validate:
-                incoming = [
-                    IncomingEvent(
-                        stream_id=stream, event_id=uuid.UUID(event_id), occurred_at=when, event=decode_data(type_, data)
-                    )
-                    for when, _, stream, type_, event_id, data in chunk
-                ]
                 await recorder.record(programme_id, incoming, metadata)
             else:
-                by_stream: dict[str, list[NewEvent]] = {}
-                for when, _, stream, type_, event_id, data in chunk:
-                    by_stream.setdefault(stream, []).append(
-                        NewEvent(
-                            event_id=uuid.UUID(event_id),
-                            type=type_,
-                            data=encode_data(decode_data(type_, data)),
-                            occurred_at=when,
-                        )
-                    )
-                appends = []
-                for stream, events in by_stream.items():
-                    version = versions.get(stream, 0)
-                    appends.append(
-                        StreamAppend(
-                            stream_id=stream, kind=stream.split("-", 1)[0], expected_version=version, events=events
-                        )
-                    )
-                    versions[stream] = version + len(events)
                 async with tenant_connection(pool, programme_id) as conn, conn.transaction():
-                    await store.append(conn, programme_id, appends, metadata)
+                    personal = personal_fields(incoming)
+                    data_keys = await keys.for_writing(conn, programme_id, personal) if personal else {}
+                    by_stream: dict[str, list[NewEvent]] = {}
+                    for item in incoming:
+                        by_stream.setdefault(item.stream_id, []).append(recorded_form(item, data_keys))
+                    await store.append(conn, programme_id, _appends(by_stream, versions), metadata)
             progress.advance(task, len(chunk))
             await asyncio.sleep(0)  # let the other writers encode while this one waits on PostgreSQL
 
     directory, owned = _partition(lines, writers)
     await write(directory)
     await asyncio.gather(*(write(part) for part in owned if part))
+
+
+def _appends(by_stream: dict[str, list[NewEvent]], versions: dict[str, int]) -> list[StreamAppend]:
+    """One append a stream, after the version it is at; ``versions`` moved on."""
+    appends = []
+    for stream, events in by_stream.items():
+        version = versions.get(stream, 0)
+        appends.append(
+            StreamAppend(stream_id=stream, kind=stream.split("-", 1)[0], expected_version=version, events=events)
+        )
+        versions[stream] = version + len(events)
+    return appends
 
 
 async def _users(conn: asyncpg.Connection, name: str, suffix: str, counselors: int, password: str) -> dict[str, Any]:
@@ -411,8 +421,12 @@ async def drop_database(dsn: str, name: str) -> None:
         await admin.close()
 
 
-def settings_for(database_url: str, **extra: str) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url, "PEOPLELINKS_SECRET_KEY": "x" * 40, **extra})
+def settings_for(database_url: str, master_key: str = "") -> Settings:
+    """Settings of the bench's own pools (the master key seals personal fields; the worker's pool needs none)."""
+    env = {"DATABASE_URL": database_url, "PEOPLELINKS_SECRET_KEY": "x" * 40}
+    if master_key:
+        env["PEOPLELINKS_MASTER_KEY"] = master_key
+    return Settings.from_env(env)
 
 
 async def build_store(
@@ -434,6 +448,8 @@ async def build_store(
     now = dt.datetime.now(dt.UTC)
     until = now.replace(hour=0, minute=0, second=0, microsecond=0) - _DAY
     password = "bench-" + secrets.token_urlsafe(12)
+    master_key = base64.b64encode(os.urandom(32)).decode()
+    settings = settings_for(url, master_key)
     owner = await asyncpg.connect(url)
     try:
         await migrate(owner)
@@ -449,7 +465,7 @@ async def build_store(
         lines = generate_lines(rng, big["counselor_ids"], participants, events, until)
         generated = time.perf_counter() - started
         progress.update(task, total=len(lines), completed=len(lines))
-        pool = await create_app_pool(settings_for(url), min_size=writers, max_size=writers)
+        pool = await create_app_pool(settings, min_size=writers, max_size=writers)
         try:
             started = time.perf_counter()
             await append_lines(
@@ -462,6 +478,7 @@ async def build_store(
                 validate=validate,
                 progress=progress,
                 description="appending (EventStore.append)" if not validate else "appending (Recorder.record)",
+                settings=settings,
             )
             appended = time.perf_counter() - started
             small_lines = _small_programme(rng, small["counselor_ids"][0], small_participants, small_contacts, until)
@@ -475,6 +492,7 @@ async def build_store(
                 validate=validate,
                 progress=progress,
                 description="the small programme",
+                settings=settings,
             )
         finally:
             await pool.close()
@@ -515,10 +533,12 @@ async def build_store(
         how=(
             f"through `Recorder.record` (every append rule checked), {batch:,} events a call"
             if validate
-            else f"with `EventStore.append` (rules bypassed, each event's data decoded as its class and "
-            f"canonically encoded) from {writers} connections, {batch:,} events a transaction"
+            else f"with `EventStore.append` (rules bypassed; each event decoded as its class, canonically encoded "
+            f"and its personal fields sealed, as the Recorder stores it) from {writers} connections, {batch:,} events "
+            "a transaction"
         ),
         password=password,
+        master_key=master_key,
         server_dsn=server_dsn,
     )
     owner = await asyncpg.connect(url)
@@ -721,6 +741,7 @@ def service_env(store: BenchStore, redis_prefix: str, secret: str) -> dict[str, 
         "PEOPLELINKS_SECRET_KEY": secret,
         "PEOPLELINKS_ACCESS_TOKEN_TTL": "7200",
         "PEOPLELINKS_REDIS_PREFIX": redis_prefix,
+        "PEOPLELINKS_MASTER_KEY": store.master_key,
     }
 
 

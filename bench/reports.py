@@ -341,7 +341,7 @@ async def measure_steps(store: BenchStore, args: argparse.Namespace) -> dict[str
     from services.api.reading_routes import programme_settings, report_position
 
     rng = random.Random(args.seed + 1)
-    pool = await create_app_pool(settings_for(store.database_url), min_size=1, max_size=2)
+    pool = await create_app_pool(settings_for(store.database_url, store.master_key), min_size=1, max_size=2)
     steps: dict[str, dict[str, list[float]]] = {"outcomes": {}, "dashboard": {}}
     cold: dict[str, float] = {}
     programme_id = store.big.programme_id
