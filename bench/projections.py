@@ -655,12 +655,14 @@ STORES_INFO: dict[str, str] = {}
 
 def describe_store(store: BenchStore) -> str:
     total = sum(store.types.values()) or 1
-    top = ", ".join(f"{name} {count / total:.0%}" for name, count in list(store.types.items())[:6])
+    # Most frequent first (jsonb, where a kept store describes itself, keeps no key order).
+    ranked = sorted(store.types.items(), key=lambda item: -item[1])
+    top = ", ".join(f"{name} {count / total:.0%}" for name, count in ranked[:6])
     return (
         f"{store.events:,} events: a programme of {store.participants:,} participants "
         f"({len(store.big.contacts):,} contacts, {len(store.big.counselor_ids)} counselors; {store.big.events:,} "
         f"events — {top}, …) and a small one ({len(store.small.participants)} participants, "
-        f"{store.small.events} events); generated with seed {store.seed} in {store.generated_seconds:.0f} s "
+        f"{store.small.events:,} events); generated with seed {store.seed} in {store.generated_seconds:.0f} s "
         f"(`services.demo.demo_log` stories plus outreach threads, dated up to {store.until.date()}), appended "
         f"{store.how} in {store.appended_seconds:.0f} s, then VACUUM ANALYZE and CHECKPOINT"
     )
@@ -1410,6 +1412,12 @@ def section(args: argparse.Namespace, run: Run, command: str, notes: str) -> str
     ]
     if run.store is not None:
         lines.append(f"- Store: {describe_store(run.store)}.")
+    lines.append(
+        "- CPU cores busy: CPU seconds used during the timed phase over its wall time, from /proc: the bench, "
+        "the API server, the worker, our database's PostgreSQL backends, and `other`, which includes "
+        "PostgreSQL's parallel query workers (their process titles name no database) besides other work on "
+        "the machine."
+    )
     c = run.catchup
     if c is not None:
         per = ", ".join(f"{name} {n:,} events in {s:.1f} s" for name, (n, s) in c.per_projection.items())

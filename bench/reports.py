@@ -445,22 +445,32 @@ def _cores(t: Timing) -> str:
     return f"API {t.cpu.get('server', 0.0) / t.seconds:.2f} · PG {t.cpu.get('postgres', 0.0) / t.seconds:.2f}"
 
 
-def aims(timings: list[Timing], cold: Timing | None) -> list[tuple[str, str, str, str]]:
+def aims(
+    timings: list[Timing], cold: Timing | None, steps: dict[str, dict[str, float]]
+) -> list[tuple[str, str, str, str, str]]:
+    """(figure, measured, aim, verdict, where the time goes) of every aim the run allows judging."""
     rows = []
     for t in timings:
         if not t.key.startswith(("outcomes_", "dashboard_")):
             continue
         p95 = t.p(0.95)
+        kind = t.key.split("_", 1)[0]
+        by_step = steps.get(kind, {})
+        where = f"CPU cores busy: {_cores(t)}"
+        if by_step:
+            where += "; in process, median: " + ", ".join(f"{step} {ms:,.1f} ms" for step, ms in by_step.items())
         rows.append(
             (
                 f"{t.label}, {t.audience}, warm, p95",
                 f"{_fmt(p95)} ms (p50 {_fmt(t.p(0.5))})",
                 f"< {AIM_JSON_P95_MS:.0f} ms",
                 "**met**" if p95 is not None and p95 < AIM_JSON_P95_MS else "**missed**",
+                where,
             )
         )
     if cold is not None:
-        rows.append((cold.label, f"{_fmt(cold.p(0.5))} ms", "none set (reported apart)", "–"))
+        load = ", ".join(f"{step} {ms:,.0f} ms" for step, ms in steps.get("cold", {}).items())
+        rows.append((cold.label, f"{_fmt(cold.p(0.5))} ms", "none set (reported apart)", "–", load))
     return rows
 
 
@@ -512,9 +522,9 @@ def section(
         "",
         "### Aims",
         "",
-        "| figure | measured | aim | verdict |",
-        "| --- | --- | --- | --- |",
-        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in aims(timings, cold)],
+        "| figure | measured | aim | verdict | where the time goes |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in aims(timings, cold, steps)],
     ]
     if steps:
         lines += [
@@ -564,7 +574,7 @@ def print_results(timings: list[Timing], cold: Timing | None, steps: dict[str, d
     console.print(table)
     for kind, by_step in steps.items():
         console.print(f"[bold]{kind}[/]: " + "; ".join(f"{s} {ms:,.1f} ms" for s, ms in by_step.items()))
-    for row in aims(timings, cold):
+    for row in aims(timings, cold, steps):
         console.print(" · ".join(cell.replace("**", "") for cell in row))
 
 
