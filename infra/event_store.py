@@ -170,7 +170,9 @@ _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (tx_id, global_position) > ($1::text::xid8, $2::bigint)
   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY tx_id, global_position
+-- Qualified names: a bare tx_id here would be the bigint alias of the select list and
+-- PostgreSQL would sort the whole table instead of walking the (tx_id, global_position) index.
+ORDER BY events.tx_id, events.global_position
 LIMIT $3
 """
 
