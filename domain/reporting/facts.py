@@ -241,53 +241,112 @@ DirectoryRecord: TypeAlias = Contact | ContactEmployer
 FactRecord: TypeAlias = ParticipantRecord | DirectoryRecord
 
 
-class OutreachTimes(msgspec.Struct, kw_only=True):
-    """When a participant's outreaches were sent, all of them and those with a response, kept sorted.
+def _void_counts(record: Record, end: dt.datetime, position: int) -> bool:
+    """Whether the void of a voided record has happened as of a report ending at ``end`` at ``position``."""
+    return record.voided_at is not None and record.voided_at < end and (record.voided_position or 0) <= position
 
-    Ignores voids and dates: it answers "how many outreaches, and how many answered,
-    since an instant" by bisection for a participant all of whose records count,
-    instead of a pass over every outreach and response.
+
+class OutreachIndex(msgspec.Struct, kw_only=True):
+    """A participant's outreaches and responses arranged to count them by bisection.
+
+    Records never voided are kept as sorted instants; the few voided ones are kept
+    aside and checked one by one for each report. Built from the participant's
+    records (``ParticipantFacts.outreach_index``) and rebuilt when they change.
     """
 
-    sent: list[dt.datetime] = msgspec.field(default_factory=list)
-    answered: list[dt.datetime] = msgspec.field(default_factory=list)
-    sent_at: dict[int, dt.datetime] = msgspec.field(default_factory=dict)
-    """``outreach_id.int`` → when it was sent."""
-    replied: set[int] = msgspec.field(default_factory=set)
-    """``outreach_id.int`` of outreaches with a response (whether or not that outreach is known yet)."""
+    sent: list[dt.datetime]
+    """When each outreach never voided was sent, sorted."""
+    answered: list[dt.datetime]
+    """When each of those with a response never voided was sent, sorted."""
+    sent_at: dict[int, dt.datetime]
+    """``outreach_id.int`` of each outreach never voided → when it was sent."""
+    first_reply: dict[int, dt.datetime]
+    """``outreach_id.int`` → its earliest response never voided (whether or not that outreach exists)."""
+    last_reply: dt.datetime | None
+    """The latest response never voided: a report ending after it sees every one of them."""
+    voided_outreaches: list[Outreach]
+    voided_responses: list[Response]
 
-    def add_outreach(self, outreach: Outreach) -> None:
-        """Index one outreach."""
-        key = outreach.outreach_id.int
-        self.sent_at[key] = outreach.occurred_at
-        bisect.insort(self.sent, outreach.occurred_at)
-        if key in self.replied:
-            bisect.insort(self.answered, outreach.occurred_at)
-
-    def add_response(self, response: Response) -> None:
-        """Index one response (rows may be loaded before the outreach they answer)."""
-        key = response.outreach_id.int
-        if key in self.replied:
-            return
-        self.replied.add(key)
-        sent_at = self.sent_at.get(key)
-        if sent_at is not None:
-            bisect.insort(self.answered, sent_at)
-
-    def count_since(self, start: dt.datetime) -> tuple[int, int]:
-        """(outreaches sent at or after ``start``, how many of them have a response)."""
-        return (
-            len(self.sent) - bisect.bisect_left(self.sent, start),
-            len(self.answered) - bisect.bisect_left(self.answered, start),
+    @classmethod
+    def of(cls, outreaches: Iterable[Outreach], responses: Iterable[Response]) -> OutreachIndex:
+        """The index of a participant's outreaches and responses."""
+        sent_at: dict[int, dt.datetime] = {}
+        voided_outreaches = []
+        for outreach in outreaches:
+            if outreach.voided_at is None:
+                sent_at[outreach.outreach_id.int] = outreach.occurred_at
+            else:
+                voided_outreaches.append(outreach)
+        first_reply: dict[int, dt.datetime] = {}
+        voided_responses = []
+        for response in responses:
+            if response.voided_at is not None:
+                voided_responses.append(response)
+                continue
+            key = response.outreach_id.int
+            known = first_reply.get(key)
+            if known is None or response.occurred_at < known:
+                first_reply[key] = response.occurred_at
+        return cls(
+            sent=sorted(sent_at.values()),
+            answered=sorted(sent_at[key] for key in first_reply if key in sent_at),
+            sent_at=sent_at,
+            first_reply=first_reply,
+            last_reply=max(first_reply.values(), default=None),
+            voided_outreaches=voided_outreaches,
+            voided_responses=voided_responses,
         )
 
+    def count_between(self, start: dt.datetime, end: dt.datetime, position: int) -> tuple[int, int]:
+        """(outreaches counted as of a report ending at ``end`` sent from ``start``, how many have a counted response).
 
-class ParticipantFacts(msgspec.Struct, kw_only=True):
+        Every record must be at or before ``position`` (the caller checks the participant's highest).
+        """
+        if start >= end:
+            return 0, 0
+        sent = bisect.bisect_left(self.sent, end) - bisect.bisect_left(self.sent, start)
+        first_reply, sent_at = self.first_reply, self.sent_at
+        answered = 0
+        if sent and self.last_reply is not None:
+            if self.last_reply < end:
+                answered = bisect.bisect_left(self.answered, end) - bisect.bisect_left(self.answered, start)
+            else:
+                for key, replied_at in first_reply.items():
+                    if replied_at < end:
+                        at = sent_at.get(key)
+                        if at is not None and start <= at < end:
+                            answered += 1
+        if not (self.voided_outreaches or self.voided_responses):
+            return sent, answered
+        # Voided records count until their void's date (or when the void is after the report's position).
+        late_replied = {
+            response.outreach_id.int
+            for response in self.voided_responses
+            if response.occurred_at < end and not _void_counts(response, end, position)
+        }
+        for key in late_replied:
+            sent_on = sent_at.get(key)
+            if sent_on is not None and start <= sent_on < end:
+                first = first_reply.get(key)
+                if first is None or first >= end:
+                    answered += 1
+        for outreach in self.voided_outreaches:
+            if start <= outreach.occurred_at < end and not _void_counts(outreach, end, position):
+                sent += 1
+                key = outreach.outreach_id.int
+                first = first_reply.get(key)
+                if (first is not None and first < end) or key in late_replied:
+                    answered += 1
+        return sent, answered
+
+
+class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
     """Every record of one participant, by kind, in the order they were added.
 
     ``highest_position``, ``latest_occurred_at`` and ``voided`` summarise the records so
     a report can see at once that all of them count (the usual case) and skip checking
-    each one; ``outreach_times`` then counts outreaches without reading them.
+    each one. Indexes derived from the records (``outreach_index``) are kept beside the
+    fields (``dict=True``: not compared, not encoded) with the counts they were built at.
     """
 
     participant_id: uuid.UUID
@@ -295,7 +354,6 @@ class ParticipantFacts(msgspec.Struct, kw_only=True):
     latest_occurred_at: dt.datetime | None = None
     voided: int = 0
     """How many of the records carry a void."""
-    outreach_times: OutreachTimes = msgspec.field(default_factory=OutreachTimes)
     enrolment: Participant | None = None
     counselor_assignments: list[CounselorAssignment] = msgspec.field(default_factory=list)
     outreaches: list[Outreach] = msgspec.field(default_factory=list)
@@ -311,6 +369,18 @@ class ParticipantFacts(msgspec.Struct, kw_only=True):
     job_ends: list[JobEnd] = msgspec.field(default_factory=list)
     exits: list[Exit] = msgspec.field(default_factory=list)
     relationships: list[RelationshipNoted] = msgspec.field(default_factory=list)
+
+    def outreach_index(self) -> OutreachIndex:
+        """The outreaches and responses indexed for counting, rebuilt once after any change.
+
+        Records are only ever added or marked void, so these counts change whenever they do.
+        """
+        built_at = (len(self.outreaches), len(self.responses), self.voided)
+        held: tuple[tuple[int, int, int], OutreachIndex] | None = getattr(self, "_outreach_index", None)
+        if held is None or held[0] != built_at:
+            held = (built_at, OutreachIndex.of(self.outreaches, self.responses))
+            self._outreach_index = held
+        return held[1]
 
 
 class Facts(msgspec.Struct, kw_only=True):
@@ -554,10 +624,8 @@ def add_record(facts: Facts, record: FactRecord) -> None:
             bundle.counselor_assignments.append(record)
         case Outreach():
             bundle.outreaches.append(record)
-            bundle.outreach_times.add_outreach(record)
         case Response():
             bundle.responses.append(record)
-            bundle.outreach_times.add_response(record)
         case Meeting():
             bundle.meetings.append(record)
         case Referral():
@@ -591,7 +659,8 @@ def mark_void(facts: Facts, void: Void) -> FactRecord | None:
     record.voided_at = void.voided_at
     record.voided_position = void.voided_position
     if not isinstance(record, Contact | ContactEmployer):
-        facts.participants[record.participant_id].voided += 1
+        bundle = facts.participants[record.participant_id]
+        bundle.voided += 1
     return record
 
 

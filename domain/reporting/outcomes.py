@@ -199,10 +199,16 @@ def _employed_in_quarter_after(
     )
 
 
-def _outreach_since(bundle: ParticipantFacts, start: dt.datetime, as_of: AsOf) -> tuple[int, int]:
+def outreach_since(bundle: ParticipantFacts, start: dt.datetime, as_of: AsOf) -> tuple[int, int]:
     """(counted outreaches sent from ``start`` to the end of ``as_of``, how many of them were answered by then)."""
-    if as_of.counts_all(bundle):
-        return bundle.outreach_times.count_since(start)
+    if bundle.highest_position <= as_of.position:
+        # Nothing after the report's position: what counts is what is dated by then and not voided by then.
+        return bundle.outreach_index().count_between(start, as_of.end, as_of.position)
+    return outreach_since_by_record(bundle, start, as_of)
+
+
+def outreach_since_by_record(bundle: ParticipantFacts, start: dt.datetime, as_of: AsOf) -> tuple[int, int]:
+    """``outreach_since`` checking each outreach and response (voids, positions and dates)."""
     outreaches = counted_outreaches(bundle, as_of)
     if not outreaches:
         return 0, 0
@@ -233,7 +239,7 @@ def participant_outcome(
     jobs = jobs_as_of(bundle, as_of)
     first = first_job(jobs, as_of)
     outreach_from = start_of_day(params.from_date, params.time_zone)
-    sent, answered = _outreach_since(bundle, outreach_from, as_of)
+    sent, answered = outreach_since(bundle, outreach_from, as_of)
     exit_ = exit_as_of(bundle, as_of)
     q2 = q4 = None
     if exit_ is not None and exit_.reason != "reincarcerated":
