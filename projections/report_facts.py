@@ -9,6 +9,7 @@ programme's rows and compute with the pure functions of ``domain.reporting``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import Sequence
 from typing import Final
@@ -153,6 +154,12 @@ class FactsCache:
             if held is None or held[0] != oid:
                 facts = f.Facts()
                 last = _merge(facts, await pool.fetch(_SELECT.format(table=TABLE) + " ORDER BY position", programme_id))
+                for bundle in facts.participants.values():
+                    bundle.outreach_index()  # built now rather than spread over the first reports
+                # A programme's facts are millions of long-lived objects (UUIDs are tracked by the cycle
+                # collector): left in the collected generations, every full collection would walk them all.
+                # They hold no cycles, so reference counting still frees them when the programme is reloaded.
+                gc.freeze()
             else:
                 _, last, facts = held
                 rows = await pool.fetch(

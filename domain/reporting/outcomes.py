@@ -7,6 +7,7 @@ the figures of the whole cohort and of every breakdown group are sums over those
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -15,7 +16,7 @@ from typing import Final, Literal, TypeAlias, get_args
 import msgspec
 
 from domain import events as ev
-from domain.reporting.facts import Facts, Participant, ParticipantFacts
+from domain.reporting.facts import Contact, Facts, Participant, ParticipantFacts
 from domain.reporting.measures import median, median_money, ratio
 from domain.reporting.scope import AsOf, ReportParams, start_of_day
 from domain.reporting.snapshot import (
@@ -27,7 +28,7 @@ from domain.reporting.snapshot import (
     exit_as_of,
     first_job,
     jobs_as_of,
-    people_links,
+    people_link_count,
 )
 
 RetentionStatus: TypeAlias = Literal["retained", "lost", "unknown"]
@@ -67,22 +68,6 @@ class ParticipantOutcome(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """``None`` when the participant is not in the WIOA-style population for that quarter."""
     employed_q4_after_exit: bool | None = None
     returned_to_custody: bool = False
-
-    def group(self, breakdown: Breakdown) -> str:
-        """The participant's group value in a breakdown."""
-        match breakdown:
-            case "counselor":
-                return self.counselor
-            case "cohort":
-                return self.cohort
-            case "age_band":
-                return self.age_band
-            case "gender":
-                return self.gender
-            case "race_ethnicity":
-                return self.race_ethnicity
-            case "veteran":
-                return self.veteran
 
 
 class Retention(msgspec.Struct, kw_only=True):
@@ -225,57 +210,87 @@ def _profile_key(value: str | bool | None) -> str:
     return value
 
 
+class _Groups(msgspec.Struct, frozen=True, gc=False):
+    """A participant's groups in the profile breakdowns, as keyed in the report."""
+
+    cohort: str
+    age_band: str
+    gender: str
+    race_ethnicity: str
+    veteran: str
+
+
+def _groups(bundle: ParticipantFacts, enrolment: Participant) -> _Groups:
+    """The enrolment's profile keys, kept beside the participant's facts until the enrolment changes."""
+    held: tuple[Participant, _Groups] | None = getattr(bundle, "_groups", None)
+    if held is None or held[0] is not enrolment:
+        held = (
+            enrolment,
+            _Groups(
+                cohort=_profile_key(enrolment.cohort),
+                age_band=_profile_key(enrolment.age_band),
+                gender=_profile_key(enrolment.gender),
+                race_ethnicity=_profile_key(enrolment.race_ethnicity),
+                veteran=_profile_key(enrolment.veteran),
+            ),
+        )
+        bundle._groups = held  # type: ignore[attr-defined]  # ParticipantFacts keeps derived values (dict=True)
+    return held[1]
+
+
 def participant_outcome(
     bundle: ParticipantFacts,
     *,
     enrolment: Participant,
-    counselor_id: uuid.UUID,
-    facts: Facts,
-    params: ReportParams,
+    counselor: str,
+    contacts: Mapping[uuid.UUID, Contact],
+    outreach_from: dt.datetime,
     as_of: AsOf,
 ) -> ParticipantOutcome:
-    """One cohort participant's contribution to every figure, as of the report."""
+    """One cohort participant's contribution to every figure as of the report (outreach from ``outreach_from``)."""
     day = as_of.date
     jobs = jobs_as_of(bundle, as_of)
-    first = first_job(jobs, as_of)
-    outreach_from = start_of_day(params.from_date, params.time_zone)
     sent, answered = outreach_since(bundle, outreach_from, as_of)
-    exit_ = exit_as_of(bundle, as_of)
+    exit_ = exit_as_of(bundle, as_of) if bundle.exits else None
     q2 = q4 = None
     if exit_ is not None and exit_.reason != "reincarcerated":
         q2 = _employed_in_quarter_after(exit_.exited_on, 2, jobs, day)
         q4 = _employed_in_quarter_after(exit_.exited_on, 4, jobs, day)
-    placed_within_180d = second_job_or_promotion = False
-    days_to_placement: int | None = None
-    starting_wage: Decimal | None = None
-    first_source: ev.HireSource | None = None
-    retention: list[RetentionStatus | None] = [None] * len(MILESTONES)
-    if first is not None:
-        hire = first.hire
-        placed_within_180d = hire.start_date <= enrolment.enrolled_on + PLACEMENT_WINDOW
-        days_to_placement = (hire.start_date - enrolment.enrolled_on).days
-        starting_wage = hire.hourly_wage
-        first_source = hire.source
-        retention = [_retention_status(first, jobs, days, day) for days in MILESTONES]
-        second_job_or_promotion = _second_job_or_promotion(first, jobs, day)
-    r30, r90, r180 = retention
+    groups = _groups(bundle, enrolment)
+    first = first_job(jobs, as_of) if jobs else None
+    if first is None:
+        return ParticipantOutcome(
+            counselor=counselor,
+            cohort=groups.cohort,
+            age_band=groups.age_band,
+            gender=groups.gender,
+            race_ethnicity=groups.race_ethnicity,
+            veteran=groups.veteran,
+            people_links=people_link_count(bundle, jobs, contacts, as_of),
+            outreach_sent=sent,
+            outreach_answered=answered,
+            employed_q2_after_exit=q2,
+            employed_q4_after_exit=q4,
+            returned_to_custody=exit_ is not None and exit_.reason == "reincarcerated",
+        )
+    hire = first.hire
     return ParticipantOutcome(
-        counselor=str(counselor_id),
-        cohort=_profile_key(enrolment.cohort),
-        age_band=_profile_key(enrolment.age_band),
-        gender=_profile_key(enrolment.gender),
-        race_ethnicity=_profile_key(enrolment.race_ethnicity),
-        veteran=_profile_key(enrolment.veteran),
-        placed=first is not None,
-        placed_within_180d=placed_within_180d,
-        days_to_placement=days_to_placement,
-        starting_wage=starting_wage,
-        first_source=first_source,
-        retention_30=r30,
-        retention_90=r90,
-        retention_180=r180,
-        second_job_or_promotion=second_job_or_promotion,
-        people_links=len(people_links(bundle, jobs, facts.contacts, as_of)),
+        counselor=counselor,
+        cohort=groups.cohort,
+        age_band=groups.age_band,
+        gender=groups.gender,
+        race_ethnicity=groups.race_ethnicity,
+        veteran=groups.veteran,
+        placed=True,
+        placed_within_180d=hire.start_date <= enrolment.enrolled_on + PLACEMENT_WINDOW,
+        days_to_placement=(hire.start_date - enrolment.enrolled_on).days,
+        starting_wage=hire.hourly_wage,
+        first_source=hire.source,
+        retention_30=_retention_status(first, jobs, 30, day),
+        retention_90=_retention_status(first, jobs, 90, day),
+        retention_180=_retention_status(first, jobs, 180, day),
+        second_job_or_promotion=_second_job_or_promotion(first, jobs, day),
+        people_links=people_link_count(bundle, jobs, contacts, as_of),
         outreach_sent=sent,
         outreach_answered=answered,
         employed_q2_after_exit=q2,
@@ -288,6 +303,8 @@ def participant_outcomes(facts: Facts, params: ReportParams) -> list[Participant
     """The report's cohort (``enrolled_on`` in [from, to] and by ``as_of``, and the filters), one outcome each."""
     as_of = AsOf(params)
     latest_enrolment = min(params.to_date, params.as_of)
+    outreach_from = start_of_day(params.from_date, params.time_zone)
+    counselor_keys: dict[uuid.UUID, str] = {}
     outcomes = []
     for bundle in facts.participants.values():
         enrolment = enrolment_as_of(bundle, as_of)
@@ -298,35 +315,40 @@ def participant_outcomes(facts: Facts, params: ReportParams) -> list[Participant
         counselor_id = counselor_as_of(bundle, enrolment, as_of)
         if params.counselor_id is not None and counselor_id != params.counselor_id:
             continue
+        counselor = counselor_keys.get(counselor_id)
+        if counselor is None:
+            counselor = counselor_keys[counselor_id] = str(counselor_id)
         outcomes.append(
             participant_outcome(
-                bundle, enrolment=enrolment, counselor_id=counselor_id, facts=facts, params=params, as_of=as_of
+                bundle,
+                enrolment=enrolment,
+                counselor=counselor,
+                contacts=facts.contacts,
+                outreach_from=outreach_from,
+                as_of=as_of,
             )
         )
     return outcomes
 
 
-def _retention(statuses: Sequence[RetentionStatus | None]) -> Retention:
-    retained = lost = unknown = 0
-    for status in statuses:
-        if status == "retained":
-            retained += 1
-        elif status == "lost":
-            lost += 1
-        elif status == "unknown":
-            unknown += 1
+def _retention(statuses: list[RetentionStatus | None]) -> Retention:
+    # ``list.count`` compares in C: these run over every placed participant of every breakdown group.
+    retained, lost, unknown = statuses.count("retained"), statuses.count("lost"), statuses.count("unknown")
     eligible = retained + lost + unknown
     return Retention(eligible=eligible, retained=retained, lost=lost, unknown=unknown, rate=ratio(retained, eligible))
 
 
-def _share(flags: Sequence[bool | None]) -> tuple[int, int]:
+def _share(flags: list[bool | None]) -> tuple[int, int]:
     """(population, how many of it are true) over the flags that are not ``None``."""
-    population = employed = 0
-    for flag in flags:
-        if flag is not None:
-            population += 1
-            employed += flag
-    return population, employed
+    return len(flags) - flags.count(None), flags.count(True)
+
+
+def _retention_by_source(placed: Sequence[ParticipantOutcome]) -> dict[str, Retention]:
+    by_source: dict[str, list[RetentionStatus | None]] = {source: [] for source in ev.HIRE_SOURCES}
+    for outcome in placed:
+        if outcome.first_source is not None:
+            by_source[outcome.first_source].append(outcome.retention_90)
+    return {source: _retention(statuses) for source, statuses in by_source.items()}
 
 
 def summarise(outcomes: Sequence[ParticipantOutcome]) -> Outcome:
@@ -358,10 +380,7 @@ def summarise(outcomes: Sequence[ParticipantOutcome]) -> Outcome:
         retention_30=_retention([outcome.retention_30 for outcome in placed]),
         retention_90=_retention([outcome.retention_90 for outcome in placed]),
         retention_180=_retention([outcome.retention_180 for outcome in placed]),
-        retention_by_source_90={
-            source: _retention([outcome.retention_90 for outcome in placed if outcome.first_source == source])
-            for source in ev.HIRE_SOURCES
-        },
+        retention_by_source_90=_retention_by_source(placed),
         second_job_or_promotion=sum(outcome.second_job_or_promotion for outcome in placed),
         people_links_per_participant=ratio(links, enrolled),
         outreach_per_participant=ratio(sent, enrolled),
@@ -390,8 +409,13 @@ def report_from_outcomes(outcomes: Sequence[ParticipantOutcome]) -> OutcomeRepor
     breakdowns: dict[str, dict[str, Outcome]] = {}
     for breakdown in BREAKDOWNS:
         groups: dict[str, list[ParticipantOutcome]] = {}
-        for outcome in outcomes:
-            groups.setdefault(outcome.group(breakdown), []).append(outcome)
+        # Each breakdown is named after the ParticipantOutcome field that holds the participant's group.
+        for key, outcome in zip(map(operator.attrgetter(breakdown), outcomes), outcomes, strict=True):
+            members = groups.get(key)
+            if members is None:
+                groups[key] = [outcome]
+            else:
+                members.append(outcome)
         breakdowns[breakdown] = {key: summarise(groups[key]) for key in sorted(groups)}
     return OutcomeReport(figures=overall.figures, populations=overall.populations, breakdowns=breakdowns)
 

@@ -278,6 +278,29 @@ def people_links(
     return set(people_links_since(bundle, jobs, contacts, as_of))
 
 
+def people_link_count(
+    bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], contacts: Mapping[uuid.UUID, Contact], as_of: AsOf
+) -> int:
+    """How many People Links the participant has (``people_links`` without the day each became one)."""
+    linked: set[uuid.UUID] = set()
+    if bundle.referrals:
+        referrers: dict[int, uuid.UUID] = {}
+        for referral in bundle.referrals:
+            if as_of.counts(referral):
+                referrers.setdefault(referral.referral_id.int, referral.contact_id)
+        if referrers:
+            for application in bundle.applications:
+                referral_id = application.referral_id
+                if referral_id is not None and referral_id.int in referrers and as_of.counts(application):
+                    linked.add(referrers[referral_id.int])
+    day = as_of.date
+    for job in jobs.values():
+        via = job.hire.via_contact_id
+        if via is not None and job.hire.start_date <= day:
+            linked.add(via)
+    return sum(1 for contact_id in linked if _contact_exists(contacts.get(contact_id), as_of))
+
+
 def people_links_since(
     bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], contacts: Mapping[uuid.UUID, Contact], as_of: AsOf
 ) -> dict[uuid.UUID, dt.date]:
@@ -293,15 +316,16 @@ def people_links_since(
         if known is None or day < known:
             since[contact_id] = day
 
-    referrers: dict[uuid.UUID, uuid.UUID] = {}
+    # Keyed by the ids' integers: hashing an int is much cheaper than hashing a ``uuid.UUID``.
+    referrers: dict[int, uuid.UUID] = {}
     for referral in bundle.referrals:
         if as_of.counts(referral):
-            referrers.setdefault(referral.referral_id, referral.contact_id)
+            referrers.setdefault(referral.referral_id.int, referral.contact_id)
     if referrers:
         for application in bundle.applications:
             referral_id = application.referral_id
-            if referral_id is not None and referral_id in referrers and as_of.counts(application):
-                link(referrers[referral_id], as_of.local_date(application.occurred_at))
+            if referral_id is not None and referral_id.int in referrers and as_of.counts(application):
+                link(referrers[referral_id.int], as_of.local_date(application.occurred_at))
     for job in jobs.values():
         via = job.hire.via_contact_id
         if via is not None and job.hire.start_date <= as_of.date:

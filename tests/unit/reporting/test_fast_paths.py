@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import uuid
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from domain.reporting import facts as f
 from domain.reporting.outcomes import outreach_since, outreach_since_by_record
 from domain.reporting.scope import AsOf
+from domain.reporting.snapshot import jobs_as_of, people_link_count, people_links_since
 from tests.unit.reporting.history import History, at, params
 
 DAY0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
@@ -20,7 +22,7 @@ def _history(rng: random.Random) -> tuple[History, list[f.ParticipantFacts]]:
     """One participant's outreaches and responses (several per outreach, recorded out of order), some voided."""
     history = History()
     participant = history.enrol("2025-03-01")
-    outreaches: list[tuple[object, dt.datetime]] = []
+    outreaches: list[tuple[uuid.UUID, dt.datetime]] = []
     job = None
     for _ in range(rng.randint(0, 25)):
         roll = rng.random()
@@ -42,10 +44,10 @@ def _history(rng: random.Random) -> tuple[History, list[f.ParticipantFacts]]:
     # The same records added in another order (as a cache refresh may), voids marked last.
     shuffled = f.Facts()
     records = [f.fact_from_event(envelope) for envelope in history.envelopes]
-    plain = [record for record in records if record is not None and not isinstance(record, f.Void)]
+    plain: list[f.FactRecord] = [record for record in records if record is not None and not isinstance(record, f.Void)]
     rng.shuffle(plain)
-    for record in plain:
-        f.add_record(shuffled, record)
+    for one in plain:
+        f.add_record(shuffled, one)
     for record in records:
         if isinstance(record, f.Void):
             f.mark_void(shuffled, record)
@@ -68,3 +70,43 @@ def test_outreach_counts_by_bisection_equal_counts_record_by_record(
         looking = AsOf(params("2025-01-01", as_of, as_of, as_of_position=as_of_position))
         for bundle in bundles:
             assert outreach_since(bundle, start, looking) == outreach_since_by_record(bundle, start, looking)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), as_of_day=st.integers(-5, 90), cut=st.floats(0, 1.2))
+def test_people_link_count_equals_the_links_with_their_days(seed: int, as_of_day: int, cut: float) -> None:
+    rng = random.Random(seed)
+    history = History()
+    participant = history.enrol("2025-03-01")
+    contacts = [history.add_contact(DAY0 - dt.timedelta(days=rng.randint(-10, 10))) for _ in range(4)]
+    contact_events = {contact: history.last_event for contact in contacts}
+    referrals: list[uuid.UUID] = []
+
+    def when() -> dt.datetime:
+        return DAY0 + dt.timedelta(hours=rng.randint(0, 24 * 60))
+
+    for _ in range(rng.randint(0, 12)):
+        roll = rng.random()
+        if roll < 0.3:
+            referrals.append(history.refer(participant, rng.choice(contacts), when()))
+        elif roll < 0.6:
+            history.apply_for(participant, when(), referral=rng.choice([None, *referrals]))
+        elif roll < 0.8:
+            start = (DAY0 + dt.timedelta(days=rng.randint(0, 60))).date().isoformat()
+            history.hire(participant, start, occurred_at=when(), via=rng.choice([None, *contacts]))
+        elif roll < 0.9:
+            contact = rng.choice(contacts)
+            history.void(f"contact-{contact}", contact_events[contact], when())
+        elif len(history.envelopes) > 1:
+            voided = rng.choice(history.envelopes[1:])
+            if voided.stream_id.startswith("participant-") and voided.type != "entry_voided":
+                history.void_in(participant, voided.event_id, when())
+    facts = history.facts()
+    bundle = facts.participants[participant]
+    as_of_date = (DAY0 + dt.timedelta(days=as_of_day)).date().isoformat()
+    for as_of_position in (None, max(1, int(history.position * cut))):
+        looking = AsOf(params("2025-01-01", as_of_date, as_of_date, as_of_position=as_of_position))
+        jobs = jobs_as_of(bundle, looking)
+        assert people_link_count(bundle, jobs, facts.contacts, looking) == len(
+            people_links_since(bundle, jobs, facts.contacts, looking)
+        )
