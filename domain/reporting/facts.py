@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TypeAlias
 
@@ -246,6 +246,13 @@ def _void_counts(record: Record, end: dt.datetime, position: int) -> bool:
     return record.voided_at is not None and record.voided_at < end and (record.voided_position or 0) <= position
 
 
+def _last_void(voided: Sequence[Record]) -> tuple[dt.datetime, int] | None:
+    instants = [record.voided_at for record in voided if record.voided_at is not None]
+    if not instants:
+        return None
+    return max(instants), max(record.voided_position or 0 for record in voided)
+
+
 class OutreachIndex(msgspec.Struct, kw_only=True):
     """A participant's outreaches and responses arranged to count them by bisection.
 
@@ -266,6 +273,9 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
     """The latest response never voided: a report ending after it sees every one of them."""
     voided_outreaches: list[Outreach]
     voided_responses: list[Response]
+    last_void: tuple[dt.datetime, int] | None
+    """The latest ``voided_at`` and the highest ``voided_position`` of those: once a report is past both, no
+    voided record counts any more, and they need no look."""
 
     @classmethod
     def of(cls, outreaches: Iterable[Outreach], responses: Iterable[Response]) -> OutreachIndex:
@@ -295,6 +305,7 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
             last_reply=max(first_reply.values(), default=None),
             voided_outreaches=voided_outreaches,
             voided_responses=voided_responses,
+            last_void=_last_void([*voided_outreaches, *voided_responses]),
         )
 
     def count_between(self, start: dt.datetime, end: dt.datetime, position: int) -> tuple[int, int]:
@@ -316,7 +327,8 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
                         at = sent_at.get(key)
                         if at is not None and start <= at < end:
                             answered += 1
-        if not (self.voided_outreaches or self.voided_responses):
+        last_void = self.last_void
+        if last_void is None or (last_void[0] < end and last_void[1] <= position):
             return sent, answered
         # Voided records count until their void's date (or when the void is after the report's position).
         late_replied = {
@@ -380,6 +392,14 @@ class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
         if held is None or held[0] != built_at:
             held = (built_at, OutreachIndex.of(self.outreaches, self.responses))
             self._outreach_index = held
+        return held[1]
+
+    def referring_applications(self) -> list[Application]:
+        """The applications that name a referral (the few that can make a People Link), in the order added."""
+        held: tuple[int, list[Application]] | None = getattr(self, "_referring", None)
+        if held is None or held[0] != len(self.applications):
+            held = (len(self.applications), [app for app in self.applications if app.referral_id is not None])
+            self._referring = held
         return held[1]
 
 

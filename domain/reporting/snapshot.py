@@ -283,13 +283,14 @@ def people_link_count(
 ) -> int:
     """How many People Links the participant has (``people_links`` without the day each became one)."""
     linked: set[uuid.UUID] = set()
-    if bundle.referrals:
+    referring = bundle.referring_applications() if bundle.referrals else None
+    if referring:
         referrers: dict[int, uuid.UUID] = {}
         for referral in bundle.referrals:
             if as_of.counts(referral):
                 referrers.setdefault(referral.referral_id.int, referral.contact_id)
         if referrers:
-            for application in bundle.applications:
+            for application in referring:
                 referral_id = application.referral_id
                 if referral_id is not None and referral_id.int in referrers and as_of.counts(application):
                     linked.add(referrers[referral_id.int])
