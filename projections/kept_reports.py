@@ -10,13 +10,16 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from domain.reporting.outcomes import OutcomeReport, ParticipantOutcome, participant_outcomes, report_from_outcomes
 from domain.reporting.scope import ReportParams
 from infra.db import Connection
 from projections import report_facts
-from projections.outcome_reports import month_end_period, outcome_body
+from projections.outcome_reports import month_end_period, report_body
 from projections.runner import projection_status
 
 KIND = "monthly_outcomes"
+CHUNK = 500
+"""Participants whose facts the worker holds at once while building a kept report."""
 
 
 async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
@@ -38,7 +41,6 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
         as_of,
     ):
         programme_id: uuid.UUID = programme["programme_id"]
-        facts = await report_facts.load_facts(pool, programme_id)
         params = ReportParams(
             from_date=period_from,
             to_date=as_of,
@@ -46,10 +48,11 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
             time_zone=zoneinfo.ZoneInfo(programme["time_zone"]),
             as_of_position=position,
         )
+        report = await report_in_chunks(pool, programme_id, params)
         async with pool.acquire() as conn, conn.transaction():
             for audience in ("staff", "funder"):
-                body = outcome_body(
-                    facts,
+                body = report_body(
+                    report,
                     params,
                     programme_id=programme_id,
                     audience=audience,
@@ -72,6 +75,22 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
                 )
         built += 1
     return built
+
+
+async def report_in_chunks(pool: asyncpg.Pool, programme_id: uuid.UUID, params: ReportParams) -> OutcomeReport:
+    """The outcome report of a programme, reading its facts ``CHUNK`` participants at a time.
+
+    The worker builds reports for every programme; holding a big programme's facts at
+    once would cost it over a gigabyte. A report needs each participant's facts and the
+    contact directory only, and sums per-participant outcomes, so chunks give the same report.
+    """
+    directory = await report_facts.load_directory(pool, programme_id)
+    ids = await report_facts.participant_ids(pool, programme_id)
+    outcomes: list[ParticipantOutcome] = []
+    for start in range(0, len(ids), CHUNK):
+        facts = await report_facts.load_participants(pool, programme_id, ids[start : start + CHUNK], directory)
+        outcomes.extend(participant_outcomes(facts, params))
+    return report_from_outcomes(outcomes)
 
 
 class KeptReport(msgspec.Struct, frozen=True, kw_only=True, rename={"period_from": "from", "period_to": "to"}):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from domain.reporting.facts import Facts
-from domain.reporting.outcomes import outcome_report
+from domain.reporting.outcomes import OutcomeReport, outcome_report
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import outcome_cells, suppress_for_funder
 
@@ -38,7 +38,26 @@ def outcome_body(
     global_position: int,
 ) -> dict[str, Any]:
     """The report's JSON body for one audience (suppressed for funders), hash included."""
-    report = outcome_report(facts, params)
+    return report_body(
+        outcome_report(facts, params),
+        params,
+        programme_id=programme_id,
+        audience=audience,
+        suppress_below=suppress_below,
+        global_position=global_position,
+    )
+
+
+def report_body(
+    report: OutcomeReport,
+    params: ReportParams,
+    *,
+    programme_id: uuid.UUID,
+    audience: Audience,
+    suppress_below: int,
+    global_position: int,
+) -> dict[str, Any]:
+    """The JSON body of a computed report for one audience (suppressed for funders), hash included."""
     cells = suppress_for_funder(report, suppress_below) if audience == "funder" else outcome_cells(report)
     body: dict[str, Any] = {
         "programme_id": str(programme_id),

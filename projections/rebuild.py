@@ -74,6 +74,8 @@ async def rebuild(
                 progress(done, max(total, done))
             if done == before:
                 break
+        # Statistics before the swap: a fresh table has none, and the first plans over it would be guesses.
+        await owner.execute(f'ANALYZE "{fresh}"')
         async with owner.transaction():
             await owner.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
             cursor, done = await _apply_from(owner, store, projection, fresh, cursor, batch_size, progress, done, total)

@@ -133,6 +133,51 @@ async def load_facts(conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, t
     return facts
 
 
+async def participant_ids(
+    conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, table: str = TABLE
+) -> list[uuid.UUID]:
+    """Every participant with a fact in one programme."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT participant_id FROM {table} WHERE programme_id = $1 AND participant_id IS NOT NULL",
+        programme_id,
+    )
+    return sorted(row["participant_id"] for row in rows)
+
+
+async def load_directory(conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, table: str = TABLE) -> f.Facts:
+    """The facts of one programme's contact directory alone (no participant)."""
+    facts = f.Facts()
+    _merge(
+        facts,
+        await conn.fetch(_SELECT.format(table=table) + " AND participant_id IS NULL ORDER BY position", programme_id),
+    )
+    return facts
+
+
+async def load_participants(
+    conn: Connection | asyncpg.Pool,
+    programme_id: uuid.UUID,
+    ids: Sequence[uuid.UUID],
+    directory: f.Facts,
+    table: str = TABLE,
+) -> f.Facts:
+    """The facts of some participants of one programme, beside the programme's directory.
+
+    What a report of these participants alone needs, so a programme too big to
+    hold at once can be read a few hundred participants at a time.
+    """
+    facts = f.Facts(contacts=directory.contacts, contact_employers=directory.contact_employers)
+    _merge(
+        facts,
+        await conn.fetch(
+            _SELECT.format(table=table) + " AND participant_id = ANY($2::uuid[]) ORDER BY position",
+            programme_id,
+            list(ids),
+        ),
+    )
+    return facts
+
+
 class FactsCache:
     """Each programme's facts held in memory, refreshed with only the rows written since.
 
