@@ -17,6 +17,7 @@ from arq.connections import ArqRedis, RedisSettings
 from infra.settings import Settings
 
 ADVANCE_JOB = "advance_projections"
+EXPORT_JOB = "render_exports"
 _log = logging.getLogger("peoplelinks.queue")
 
 
@@ -45,7 +46,7 @@ class Waker:
         self._redis: ArqRedis | None = None
         self._lock = asyncio.Lock()
         self._quiet_until = 0.0
-        self._in_flight = False
+        self._in_flight: set[str] = set()
 
     async def _connection(self) -> ArqRedis:
         async with self._lock:
@@ -57,24 +58,31 @@ class Waker:
 
     async def wake(self, *_: Any) -> None:
         """Ask a worker to advance the projections (at most one such job waits at a time)."""
+        await self._enqueue(ADVANCE_JOB, "advance")
+
+    async def wake_exports(self) -> None:
+        """Ask a worker to render the exports waiting in PostgreSQL (the job names none of them)."""
+        await self._enqueue(EXPORT_JOB, "exports")
+
+    async def _enqueue(self, job: str, job_id: str) -> None:
         loop = asyncio.get_running_loop()
         # A wake-up still being enqueued covers this commit too: its job can only
         # start after it is enqueued, which is after this commit. So concurrent
         # appends share one round trip to Redis.
-        if loop.time() < self._quiet_until or self._in_flight:
+        if loop.time() < self._quiet_until or job in self._in_flight:
             return
-        self._in_flight = True
+        self._in_flight.add(job)
         try:
             redis = await asyncio.wait_for(self._connection(), timeout=1.0)
             await asyncio.wait_for(
-                redis.enqueue_job(ADVANCE_JOB, _job_id=f"{self._settings.redis_prefix}:advance"), timeout=0.5
+                redis.enqueue_job(job, _job_id=f"{self._settings.redis_prefix}:{job_id}"), timeout=0.5
             )
         except Exception as e:
-            _log.warning("could not wake the worker (%s); the periodic sweep will pick the events up", type(e).__name__)
+            _log.warning("could not wake the worker (%s); its periodic sweep will do the work", type(e).__name__)
             self._quiet_until = loop.time() + self.BACKOFF_SECONDS
             await self._reset()
         finally:
-            self._in_flight = False
+            self._in_flight.discard(job)
 
     async def _reset(self) -> None:
         redis, self._redis = self._redis, None

@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idle_in_transaction_timeout_ms: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch_events: int = 5_000
+    # How long a request for a worker-rendered export (the PDF) waits for the
+    # file before answering 202 Accepted with Retry-After.
+    export_wait_seconds: float = 15.0
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
     # Base64 of the 32-byte key that wraps every participant's and contact's
@@ -92,6 +95,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             max_body_bytes=_int("PEOPLELINKS_MAX_BODY_BYTES", defaults.max_body_bytes),
             max_batch_events=_int("PEOPLELINKS_MAX_BATCH_EVENTS", defaults.max_batch_events),
+            export_wait_seconds=float(env.get("PEOPLELINKS_EXPORT_WAIT_SECONDS") or defaults.export_wait_seconds),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
             master_key=env.get("PEOPLELINKS_MASTER_KEY", ""),

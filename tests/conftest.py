@@ -8,6 +8,8 @@ or Redis: tests talk to the real servers named by PEOPLELINKS_TEST_DATABASE_URL
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +22,7 @@ from litestar.testing import AsyncTestClient
 
 from infra.accounts import create_programme, create_user
 from infra.db import connect_owner, create_app_pool, create_worker_pool
+from infra.export_jobs import render_pending
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
@@ -83,6 +86,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "PEOPLELINKS_POOL_MAX": "24",
             "PEOPLELINKS_MASTER_KEY": MASTER_KEY,
             "PEOPLELINKS_ERASURE_LEDGER": str(tmp_path / "erasure-ledger.jsonl"),
+            # Tests follow a 202's Location (tests.support.Api.download) rather than wait long in one request.
+            "PEOPLELINKS_EXPORT_WAIT_SECONDS": "2",
         }
     )
 
@@ -101,6 +106,22 @@ async def worker_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     the_pool = await create_worker_pool(settings)
     yield the_pool
     await the_pool.close()
+
+
+@pytest.fixture
+async def export_worker(worker_pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """The worker's export rendering (``infra.export_jobs.render_pending``), polling as its sweep does."""
+
+    async def render_forever() -> None:
+        while True:
+            await render_pending(worker_pool)
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(render_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import secrets
@@ -98,6 +99,15 @@ class Api:
 
     async def get(self, path: str) -> Any:
         return await self.client.get(path, headers=self.headers)
+
+    async def download(self, path: str, *, within: float = 30.0) -> Any:
+        """GET an export, asking again at ``Location`` while the worker renders it (202), as a client would."""
+        deadline = asyncio.get_running_loop().time() + within
+        response = await self.get(path)
+        while response.status_code == 202 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            response = await self.get(response.headers["location"])
+        return response
 
     async def record(self, kind: str, record_id: str, body: Any, **headers: str) -> Any:
         return await self.post(f"/v1/{kind}s/{record_id}/events", body, **headers)

@@ -67,6 +67,7 @@ def create_app(
         holder.update(
             pool=the_pool,
             store=store,
+            waker=waker,
             recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, **({"clock": clock} if clock else {})),
         )
         try:
@@ -109,6 +110,7 @@ def create_app(
             "subject_keys": Provide(lambda: subject_keys, sync_to_thread=False),
             "db": Provide(provide_db),
             "facts_cache": Provide(lambda: facts_cache, sync_to_thread=False),
+            "waker": Provide(lambda: holder["waker"], sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
         guards=[role_guard, participant_scope_guard],

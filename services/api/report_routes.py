@@ -7,17 +7,22 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.reporting.scope import ReportParams
 from infra.db import Connection, TenantConnection
+from infra.export_jobs import request_export, wait_for_export
 from infra.exports import report_csv, report_pdf, report_xlsx
+from infra.queue import Waker
+from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
 from projections.outcome_reports import outcome_body
 from projections.report_facts import FactsCache
@@ -86,6 +91,14 @@ async def build_outcome_report(
     return msgspec.convert(body, OutcomeReportOut)
 
 
+class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
+    """An export the worker is still rendering: ask again at ``Location`` after ``Retry-After`` seconds."""
+
+    status: Literal["rendering"]
+    format: str
+    hash: str
+
+
 ExportFormat = Literal["json", "csv", "xlsx", "pdf"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _EXPORTS: dict[str, tuple[str, Callable[..., bytes]]] = {
@@ -93,13 +106,19 @@ _EXPORTS: dict[str, tuple[str, Callable[..., bytes]]] = {
     "xlsx": (XLSX, report_xlsx),
     "pdf": ("application/pdf", report_pdf),
 }
+WORKER_FORMATS = frozenset({"pdf"})
+"""Formats rendered by the worker rather than in the API process (they take long)."""
 _BY_MEDIA_TYPE = {"text/csv": "csv", XLSX: "xlsx", "application/pdf": "pdf", "application/json": "json"}
 # The same report in every format; the OpenAPI document shows the JSON and names the others.
 REPORT_RESPONSES = {
     200: ResponseSpec(
         data_container=OutcomeReportOut,
         description="The report: JSON by default; CSV, XLSX or PDF by `format=` or the Accept header",
-    )
+    ),
+    202: ResponseSpec(
+        data_container=ExportPending,
+        description="The PDF is being rendered by the worker: ask again at `Location` after `Retry-After` seconds",
+    ),
 }
 
 
@@ -125,25 +144,51 @@ def _wanted(format_: str | None, accept: str | None) -> str:
 
 
 async def _answer(
-    db: TenantConnection, request: Request[Principal, Any, Any], report: OutcomeReportOut, format_: str | None
+    db: TenantConnection,
+    request: Request[Principal, Any, Any],
+    report: OutcomeReportOut,
+    format_: str | None,
+    *,
+    settings: Settings,
+    waker: Waker,
+    again: dict[str, str] | None = None,
 ) -> Response[Any]:
-    """The report as JSON, or rendered (off the event loop) in the format asked for."""
+    """The report as JSON, or rendered in the format asked for.
+
+    CSV and XLSX render in a thread of this process (a few hundred milliseconds on
+    a big programme); the PDF, about a second of CPU, is rendered by the worker
+    (infra/export_jobs.py) and served once stored, or answered 202 while it renders.
+    ``again`` pins the query of the URL to ask again at, so it names this very report.
+    """
     wanted = _wanted(format_, request.headers.get("accept"))
     if wanted == "json":
         return Response(report)
     media_type, render = _EXPORTS[wanted]
-    programme = await db.fetchrow(
-        "SELECT name, suppress_below FROM programmes WHERE programme_id = $1", request.user.programme_id
-    )
-    assert programme is not None
-    body = msgspec.to_builtins(report)
-    content = await asyncio.to_thread(render, body, programme["name"], suppress_below=programme["suppress_below"])
     filename = f"peoplelinks-outcomes-{report.from_date}-{report.to_date}-as-of-{report.as_of}.{wanted}"
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "X-Report-Hash": report.hash},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "X-Report-Hash": report.hash}
+    body = msgspec.to_builtins(report)
+    programme_id = request.user.programme_id
+    if wanted not in WORKER_FORMATS:
+        programme = await db.fetchrow(
+            "SELECT name, suppress_below FROM programmes WHERE programme_id = $1", programme_id
+        )
+        assert programme is not None
+        content = await asyncio.to_thread(render, body, programme["name"], suppress_below=programme["suppress_below"])
+        return Response(content, media_type=media_type, headers=headers)
+    state = await request_export(db, programme_id, body, wanted)
+    if not state.done:
+        await waker.wake_exports()
+        state = await wait_for_export(db, programme_id, report.hash, wanted, seconds=settings.export_wait_seconds)
+    if state.failure is not None:
+        raise HTTPException(status_code=500, detail=f"the {wanted.upper()} export of this report could not be rendered")
+    if state.content is None:
+        query = dict(request.query_params) | (again or {})
+        return Response(
+            ExportPending(status="rendering", format=wanted, hash=report.hash),
+            status_code=202,
+            headers={"Retry-After": "2", "Location": f"{request.url.path}?{urlencode(query)}"},
+        )
+    return Response(state.content, media_type=media_type, headers=headers)
 
 
 class KeptReportsOut(msgspec.Struct, frozen=True):
@@ -174,6 +219,8 @@ class ReportController(Controller):
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
         facts_cache: NamedDependency[FactsCache],
+        settings: NamedDependency[Settings],
+        waker: NamedDependency[Waker],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first enrolment day")] = None,
         to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last enrolment day")] = None,
         as_of: Annotated[dt.date | None, QueryParameter(description="the day the report looks from")] = None,
@@ -193,7 +240,13 @@ class ReportController(Controller):
             counselor_id=counselor_id,
             as_of_position=as_of_position,
         )
-        return await _answer(db, request, report, format)
+        again = {
+            "from": report.from_date.isoformat(),
+            "to": report.to_date.isoformat(),
+            "as_of": report.as_of.isoformat(),
+            "as_of_position": str(report.global_position),
+        }
+        return await _answer(db, request, report, format, settings=settings, waker=waker, again=again)
 
     @get(
         "/v1/reports/monthly",
@@ -220,9 +273,12 @@ class ReportController(Controller):
         as_of: FromPath[dt.date],
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
+        settings: NamedDependency[Settings],
+        waker: NamedDependency[Waker],
         format: FromQuery[ExportFormat | None] = None,
     ) -> Response[Any]:
         body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
         if body is None:
             raise NotFound()
-        return await _answer(db, request, msgspec.convert(body, OutcomeReportOut), format)
+        report = msgspec.convert(body, OutcomeReportOut)
+        return await _answer(db, request, report, format, settings=settings, waker=waker)

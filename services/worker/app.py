@@ -20,7 +20,8 @@ from arq.worker import Worker, func
 from infra.accounts import prune_authentication_records
 from infra.db import create_worker_pool
 from infra.event_store import EventStore
-from infra.queue import ADVANCE_JOB, queue_name, redis_settings
+from infra.export_jobs import render_pending
+from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings
 from infra.settings import Settings
 from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
@@ -36,6 +37,15 @@ async def advance_projections(ctx: dict[str, Any]) -> int:
     total = 0
     for projection, table in PROJECTIONS.values():
         total += await catch_up(store, projection, table=table)
+    return total
+
+
+async def render_exports(ctx: dict[str, Any]) -> int:
+    """Render every export waiting in PostgreSQL (the API asked for them; the job names none)."""
+    store: EventStore = ctx["store"]
+    total = 0
+    while rendered := await render_pending(store.pool):
+        total += rendered
     return total
 
 
@@ -57,6 +67,10 @@ async def _sweep_forever(ctx: dict[str, Any]) -> None:
             await advance_projections(ctx)
         except Exception as e:
             _log.warning("sweep failed: %s", type(e).__name__)
+        try:
+            await render_exports(ctx)
+        except Exception as e:
+            _log.warning("export sweep failed: %s", type(e).__name__)
         await asyncio.sleep(SWEEP_SECONDS)
 
 
@@ -67,7 +81,10 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
         ctx["store"] = store
 
     return {
-        "functions": [func(advance_projections, name=ADVANCE_JOB, max_tries=3)],
+        "functions": [
+            func(advance_projections, name=ADVANCE_JOB, max_tries=3),
+            func(render_exports, name=EXPORT_JOB, max_tries=3),
+        ],
         "cron_jobs": [
             cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
             cron(prune_authentication_job, hour={3}, minute={5}, unique=True),

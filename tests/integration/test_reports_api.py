@@ -19,6 +19,7 @@ from domain.reporting.outcomes import outcome_report
 from domain.reporting.scope import ReportParams
 from infra.accounts import create_user
 from infra.event_store import EventStore, Metadata
+from infra.export_jobs import render_pending
 from projections import kept_reports, report_facts
 from projections.kept_reports import keep_monthly_reports
 from projections.runner import catch_up
@@ -171,6 +172,7 @@ async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
     pool: asyncpg.Pool,
     worker_pool: asyncpg.Pool,
     tenant: Tenant,
+    export_worker: None,
 ) -> None:
     await _seed(pool, worker_pool, tenant, seed=15, participants=30)
     email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
@@ -197,7 +199,7 @@ async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
         workbook = openpyxl.load_workbook(io.BytesIO(as_xlsx.content))
         assert "Summary" in workbook.sheetnames
 
-        as_pdf = await who.get(f"/v1/reports/outcomes?{QUERY}{position}&format=pdf")
+        as_pdf = await who.download(f"/v1/reports/outcomes?{QUERY}{position}&format=pdf")
         assert as_pdf.status_code == 200
         text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(as_pdf.content)).pages)
         assert report["hash"].removeprefix("sha256:")[:16] in text.replace("\n", "")
@@ -221,3 +223,46 @@ async def test_a_report_read_a_few_participants_at_a_time_equals_one_read_at_onc
     monkeypatch.setattr(kept_reports, "CHUNK", 4)
 
     assert await kept_reports.report_in_chunks(worker_pool, tenant.programme_id, params) == whole
+
+
+async def test_a_pdf_is_rendered_by_the_worker_and_asked_for_again_at_the_location_given(
+    api: Api, pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    await _seed(pool, worker_pool, tenant, seed=16, participants=15)
+    report = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
+
+    # No worker runs: the API does not render the PDF itself; after its wait it answers 202.
+    pending = await api.get(f"/v1/reports/outcomes?{QUERY}&format=pdf")
+    assert pending.status_code == 202, pending.text
+    assert pending.json() == {"status": "rendering", "format": "pdf", "hash": report["hash"]}
+    assert pending.headers["retry-after"] == "2"
+    location = pending.headers["location"]
+    assert f"as_of_position={report['global_position']}" in location  # the very report, whatever comes later
+
+    # Later events do not change what the Location names.
+    participant = await api.new_participant(tenant.counselor_id)
+    assert (
+        await api.record(
+            "participant",
+            participant,
+            envelope(
+                "outreach_sent",
+                {
+                    "outreach_id": str(uuid.uuid4()),
+                    "contact_id": await api.new_contact(),
+                    "channel": "email",
+                    "purpose": "introduction",
+                },
+                occurred_at="2026-01-05T10:00:00Z",
+            ),
+        )
+    ).status_code == 201
+
+    assert await render_pending(worker_pool) == 1  # what the worker's job and sweep run
+    done = await api.get(location)
+    assert done.status_code == 200
+    assert done.headers["content-type"] == "application/pdf"
+    assert done.headers["x-report-hash"] == report["hash"]
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(done.content)).pages)
+    assert report["hash"].removeprefix("sha256:")[:16] in text.replace("\n", "")
+    assert await render_pending(worker_pool) == 0  # kept: the next download is served from the stored file
