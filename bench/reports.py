@@ -64,6 +64,7 @@ from bench.projections import (
     settings_for,
     start_api,
     wait_ready,
+    with_worker,
     write_section,
 )
 
@@ -628,17 +629,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         store = run(open_or_build(args))
         run(catch_up_all(store))
-        api, base_url = start_api(store, redis_prefix, secrets.token_urlsafe(48), log_dir, args.api_workers)
+        secret = secrets.token_urlsafe(48)
+        api, base_url = start_api(store, redis_prefix, secret, log_dir, args.api_workers)
+        # The worker renders the PDFs (and keeps the monthly reports at its start, which is waited for first,
+        # so that it does not share the cores with the measured requests).
+        worker, settled = with_worker(store, redis_prefix, secret, log_dir, settle_seconds=600)
+        memory["worker peak RSS since its start (catch-up, monthly reports kept in chunks)"] = proc_memory_mb(
+            worker.pid
+        )[1]
+        console.print(f"worker settled in {settled:.1f} s")
         try:
             run(wait_ready(api, base_url))
             memory["API RSS after start"] = proc_memory_mb(api.pid)[0]
             timings, cold, _ = run(measure_http(store, base_url, api, args))
             memory["API RSS after the series"], memory["API peak RSS"] = proc_memory_mb(api.pid)
+            memory["worker RSS after the series"] = proc_memory_mb(worker.pid)[0]
         except BaseException:
             console.print(f"[red]API log:[/]\n{api.log_tail()}")
+            console.print(f"[red]worker log:[/]\n{worker.log_tail()}")
             raise
         finally:
             api.stop()
+            worker.stop()
         if "steps" in {p.strip() for p in args.only.split(",")}:
             steps = run(measure_steps(store, args))
     finally:
