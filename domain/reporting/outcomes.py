@@ -258,22 +258,19 @@ def participant_outcome(
         q4 = _employed_in_quarter_after(exit_.exited_on, 4, jobs, day)
     groups = _groups(bundle, enrolment)
     first = first_job(jobs, as_of) if jobs else None
-    if first is None:
-        return ParticipantOutcome(
-            counselor=counselor,
-            cohort=groups.cohort,
-            age_band=groups.age_band,
-            gender=groups.gender,
-            race_ethnicity=groups.race_ethnicity,
-            veteran=groups.veteran,
-            people_links=people_link_count(bundle, jobs, contacts, as_of),
-            outreach_sent=sent,
-            outreach_answered=answered,
-            employed_q2_after_exit=q2,
-            employed_q4_after_exit=q4,
-            returned_to_custody=exit_ is not None and exit_.reason == "reincarcerated",
-        )
-    hire = first.hire
+    placed_within_180d = second_job_or_promotion = False
+    days_to_placement: int | None = None
+    starting_wage: Decimal | None = None
+    first_source: ev.HireSource | None = None
+    r30 = r90 = r180 = None
+    if first is not None:
+        hire = first.hire
+        placed_within_180d = hire.start_date <= enrolment.enrolled_on + PLACEMENT_WINDOW
+        days_to_placement = (hire.start_date - enrolment.enrolled_on).days
+        starting_wage = hire.hourly_wage
+        first_source = hire.source
+        r30, r90, r180 = (_retention_status(first, jobs, days, day) for days in MILESTONES)
+        second_job_or_promotion = _second_job_or_promotion(first, jobs, day)
     return ParticipantOutcome(
         counselor=counselor,
         cohort=groups.cohort,
@@ -281,15 +278,15 @@ def participant_outcome(
         gender=groups.gender,
         race_ethnicity=groups.race_ethnicity,
         veteran=groups.veteran,
-        placed=True,
-        placed_within_180d=hire.start_date <= enrolment.enrolled_on + PLACEMENT_WINDOW,
-        days_to_placement=(hire.start_date - enrolment.enrolled_on).days,
-        starting_wage=hire.hourly_wage,
-        first_source=hire.source,
-        retention_30=_retention_status(first, jobs, 30, day),
-        retention_90=_retention_status(first, jobs, 90, day),
-        retention_180=_retention_status(first, jobs, 180, day),
-        second_job_or_promotion=_second_job_or_promotion(first, jobs, day),
+        placed=first is not None,
+        placed_within_180d=placed_within_180d,
+        days_to_placement=days_to_placement,
+        starting_wage=starting_wage,
+        first_source=first_source,
+        retention_30=r30,
+        retention_90=r90,
+        retention_180=r180,
+        second_job_or_promotion=second_job_or_promotion,
         people_links=people_link_count(bundle, jobs, contacts, as_of),
         outreach_sent=sent,
         outreach_answered=answered,
