@@ -19,7 +19,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import msgspec
 
@@ -241,6 +241,13 @@ DirectoryRecord: TypeAlias = Contact | ContactEmployer
 FactRecord: TypeAlias = ParticipantRecord | DirectoryRecord
 
 
+SECONDS_PER_DAY: Final = 86_400
+
+
+def _occurred_at(record: Record) -> dt.datetime:
+    return record.occurred_at
+
+
 def _void_counts(record: Record, end: dt.datetime, position: int) -> bool:
     """Whether the void of a voided record has happened as of a report ending at ``end`` at ``position``."""
     return record.voided_at is not None and record.voided_at < end and (record.voided_position or 0) <= position
@@ -253,7 +260,7 @@ def _last_void(voided: Sequence[Record]) -> tuple[dt.datetime, int] | None:
     return max(instants), max(record.voided_position or 0 for record in voided)
 
 
-class OutreachIndex(msgspec.Struct, kw_only=True):
+class OutreachIndex(msgspec.Struct, kw_only=True, dict=True):
     """A participant's outreaches and responses arranged to count them by bisection.
 
     Records never voided are kept as sorted instants; the few voided ones are kept
@@ -261,8 +268,16 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
     records (``ParticipantFacts.outreach_index``) and rebuilt when they change.
     """
 
+    ordered: list[Outreach]
+    """The outreaches never voided, by ``occurred_at``."""
     sent: list[dt.datetime]
-    """When each outreach never voided was sent, sorted."""
+    """When each of them was sent (``ordered``'s instants, for bisection)."""
+    reply_seq: list[dt.datetime | None]
+    """For each of ``ordered``: its earliest response never voided, if any."""
+    days_seq: list[float | None]
+    """For each of ``ordered``: days from it to that response (``seconds / 86400``), if any."""
+    positive_seq: list[dt.datetime | None]
+    """For each of ``ordered``: its earliest positive response never voided, if any."""
     answered: list[dt.datetime]
     """When each of those with a response never voided was sent, sorted."""
     sent_at: dict[int, dt.datetime]
@@ -270,7 +285,7 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
     first_reply: dict[int, dt.datetime]
     """``outreach_id.int`` → its earliest response never voided (whether or not that outreach exists)."""
     last_reply: dt.datetime | None
-    """The latest response never voided: a report ending after it sees every one of them."""
+    """The latest response never voided (first or not): a report ending after it sees every one of them."""
     voided_outreaches: list[Outreach]
     voided_responses: list[Response]
     last_void: tuple[dt.datetime, int] | None
@@ -280,33 +295,64 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, outreaches: Iterable[Outreach], responses: Iterable[Response]) -> OutreachIndex:
         """The index of a participant's outreaches and responses."""
-        sent_at: dict[int, dt.datetime] = {}
+        by_key: dict[int, Outreach] = {}
         voided_outreaches = []
         for outreach in outreaches:
             if outreach.voided_at is None:
-                sent_at[outreach.outreach_id.int] = outreach.occurred_at
+                by_key[outreach.outreach_id.int] = outreach
             else:
                 voided_outreaches.append(outreach)
         first_reply: dict[int, dt.datetime] = {}
+        first_positive: dict[int, dt.datetime] = {}
         voided_responses = []
+        last_reply: dt.datetime | None = None
         for response in responses:
             if response.voided_at is not None:
                 voided_responses.append(response)
                 continue
+            if last_reply is None or response.occurred_at > last_reply:
+                last_reply = response.occurred_at
             key = response.outreach_id.int
             known = first_reply.get(key)
             if known is None or response.occurred_at < known:
                 first_reply[key] = response.occurred_at
+            if response.outcome == "positive":
+                known = first_positive.get(key)
+                if known is None or response.occurred_at < known:
+                    first_positive[key] = response.occurred_at
+        ordered = sorted(by_key.values(), key=_occurred_at)
+        sent_at = {key: outreach.occurred_at for key, outreach in by_key.items()}
+        reply_seq = [first_reply.get(outreach.outreach_id.int) for outreach in ordered]
         return cls(
-            sent=sorted(sent_at.values()),
+            ordered=ordered,
+            sent=[outreach.occurred_at for outreach in ordered],
+            reply_seq=reply_seq,
+            days_seq=[
+                None if replied is None else (replied - outreach.occurred_at).total_seconds() / SECONDS_PER_DAY
+                for outreach, replied in zip(ordered, reply_seq, strict=True)
+            ],
+            positive_seq=[first_positive.get(outreach.outreach_id.int) for outreach in ordered],
             answered=sorted(sent_at[key] for key in first_reply if key in sent_at),
             sent_at=sent_at,
             first_reply=first_reply,
-            last_reply=max(first_reply.values(), default=None),
+            last_reply=last_reply,
             voided_outreaches=voided_outreaches,
             voided_responses=voided_responses,
             last_void=_last_void([*voided_outreaches, *voided_responses]),
         )
+
+    def local_dates(self, zone: dt.tzinfo) -> list[dt.date]:
+        """For each of ``ordered``: the calendar date it was sent in ``zone`` (kept per zone once asked)."""
+        held: dict[dt.tzinfo, list[dt.date]] = self.__dict__.setdefault("_local_dates", {})
+        dates = held.get(zone)
+        if dates is None:
+            dates = held[zone] = [outreach.occurred_at.astimezone(zone).date() for outreach in self.ordered]
+        return dates
+
+    def settled(self, end: dt.datetime, position: int) -> bool:
+        """Whether, for a report ending at ``end`` at ``position``, every voided record is gone (the void counts)."""
+        last_void = self.last_void
+        return last_void is None or (last_void[0] < end and last_void[1] <= position)
 
     def count_between(self, start: dt.datetime, end: dt.datetime, position: int) -> tuple[int, int]:
         """(outreaches counted as of a report ending at ``end`` sent from ``start``, how many have a counted response).
@@ -327,8 +373,7 @@ class OutreachIndex(msgspec.Struct, kw_only=True):
                         at = sent_at.get(key)
                         if at is not None and start <= at < end:
                             answered += 1
-        last_void = self.last_void
-        if last_void is None or (last_void[0] < end and last_void[1] <= position):
+        if self.settled(end, position):
             return sent, answered
         # Voided records count until their void's date (or when the void is after the report's position).
         late_replied = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Final, Literal, TypeAlias, get_args
@@ -10,7 +12,7 @@ from typing import Final, Literal, TypeAlias, get_args
 import msgspec
 
 from domain import events as ev
-from domain.reporting.facts import Facts, Outreach, Participant
+from domain.reporting.facts import SECONDS_PER_DAY, Facts, Outreach, OutreachIndex, Participant
 from domain.reporting.measures import median, ratio
 from domain.reporting.scope import ONE_DAY, AsOf, ReportParams, start_of_day
 from domain.reporting.snapshot import (
@@ -27,7 +29,6 @@ ENUM_GROUPS: Final[dict[GroupBy, tuple[str, ...]]] = {"channel": ev.CHANNELS, "p
 """Groupings over an enum list every value, sent or not; the others list only keys with an outreach."""
 
 UNKNOWN: Final = "unknown"
-SECONDS_PER_DAY: Final = 86_400
 
 
 class ResponseRateRow(msgspec.Struct, kw_only=True):
@@ -72,6 +73,14 @@ class ResponseTally:
         if replies.positive:
             self.positive += len(replies.positive.intersection([outreach.outreach_id.int for outreach in outreaches]))
 
+    def add_one(self, days: float | None, positive: bool) -> None:
+        """Count one outreach: days to its first counted response (``None`` unanswered), whether any was positive."""
+        self.sent += 1
+        if days is not None:
+            self.days_to_response.append(days)
+        if positive:
+            self.positive += 1
+
     def row(self) -> ResponseRateRow:
         """The row of what was counted."""
         answered = len(self.days_to_response)
@@ -84,6 +93,11 @@ class ResponseTally:
             ratio_out_per_reply=ratio(self.sent, answered),
             positive=self.positive,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _week_key(day: dt.date) -> str:
+    return iso_week(day)
 
 
 def iso_week(day: dt.date) -> str:
@@ -122,11 +136,107 @@ def _group_keys(
             return [iso_week(as_of.local_date(outreach.occurred_at)) for outreach in outreaches]
 
 
-def response_rates(facts: Facts, params: ReportParams, group_by: GroupBy | None = None) -> ResponseRates:
-    """Outreaches dated in [from, to] (and by ``as_of``), answered when a counted response came by ``as_of``."""
+def _all_attempts(index: OutreachIndex) -> dict[int, int]:
+    """Attempt numbers of all of a participant's outreach never voided, kept with their index once asked."""
+    held: dict[int, int] | None = index.__dict__.get("_attempts")
+    if held is None:
+        held = index.__dict__["_attempts"] = attempt_numbers(index.ordered)
+    return held
+
+
+def _attempts_before(index: OutreachIndex, counted: int) -> dict[int, int]:
+    """Attempt numbers when only the first ``counted`` of ``index.ordered`` count (those sent before the report's end).
+
+    When every follow-up is dated on or after the outreach it follows up (the usual
+    case, though a late entry may break it), a thread never reaches past a later
+    outreach, so the numbers of all of them serve any prefix.
+    """
+    if counted == len(index.ordered):
+        return _all_attempts(index)
+    in_order: bool | None = index.__dict__.get("_threads_in_order")
+    if in_order is None:
+        sent_at = index.sent_at
+        in_order = index.__dict__["_threads_in_order"] = all(
+            outreach.follow_up_of is None
+            or outreach.follow_up_of.int not in sent_at
+            or sent_at[outreach.follow_up_of.int] <= outreach.occurred_at
+            for outreach in index.ordered
+        )
+    return _all_attempts(index) if in_order else attempt_numbers(index.ordered[:counted])
+
+
+def _add_indexed(
+    index: OutreachIndex,
+    start: dt.datetime,
+    stop: dt.datetime,
+    as_of: AsOf,
+    group_by: GroupBy | None,
+    constant_key: str | None,
+    overall: ResponseTally,
+    tallies: dict[str, ResponseTally],
+) -> None:
+    """Count a participant's outreaches sent in [``start``, ``stop``) from their index (every void settled)."""
+    sent = index.sent
+    low, high = bisect.bisect_left(sent, start), bisect.bisect_left(sent, stop)
+    if low >= high:
+        return
+    end = as_of.end
+    days: list[float | None] = index.days_seq[low:high]
+    positive: list[dt.datetime | None] = index.positive_seq[low:high]
+    if index.last_reply is not None and index.last_reply >= end:
+        # Some responses come after the report: only those before its end count.
+        days = [
+            day if replied is not None and replied < end else None
+            for day, replied in zip(days, index.reply_seq[low:high], strict=True)
+        ]
+        positive = [at if at is not None and at < end else None for at in positive]
+    answered = [day for day in days if day is not None]
+    positives = high - low - positive.count(None)
+    overall.sent += high - low
+    overall.days_to_response.extend(answered)
+    overall.positive += positives
+    if group_by is None:
+        return
+    if constant_key is not None:
+        tally = tallies.get(constant_key)
+        if tally is None:
+            tally = tallies[constant_key] = ResponseTally()
+        tally.sent += high - low
+        tally.days_to_response.extend(answered)
+        tally.positive += positives
+        return
+    outreaches = index.ordered[low:high]
+    keys: list[str]
+    match group_by:
+        case "channel":
+            keys = [outreach.channel for outreach in outreaches]
+        case "purpose":
+            keys = [outreach.purpose for outreach in outreaches]
+        case "attempt":
+            attempts = _attempts_before(index, bisect.bisect_left(sent, end))
+            keys = [str(attempts[outreach.outreach_id.int]) for outreach in outreaches]
+        case _:
+            keys = [_week_key(day) for day in index.local_dates(as_of.zone)[low:high]]
+    for key, day, positive_at in zip(keys, days, positive, strict=True):
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = ResponseTally()
+        tally.add_one(day, positive_at is not None)
+
+
+def response_rates(
+    facts: Facts, params: ReportParams, group_by: GroupBy | None = None, *, indexed: bool = True
+) -> ResponseRates:
+    """Outreaches dated in [from, to] (and by ``as_of``), answered when a counted response came by ``as_of``.
+
+    ``indexed`` counts a participant from their outreach index when nothing of theirs
+    is after the report's position and every void among their outreach has happened
+    by its end (the usual case); otherwise, and with ``indexed=False``, record by record.
+    """
     as_of = AsOf(params)
     start = start_of_day(params.from_date, params.time_zone)
     end = start_of_day(params.to_date + ONE_DAY, params.time_zone)
+    stop = min(end, as_of.end)
     overall = ResponseTally()
     tallies = {key: ResponseTally() for key in ENUM_GROUPS.get(group_by, ())} if group_by else {}
     for bundle in facts.participants.values():
@@ -137,6 +247,18 @@ def response_rates(facts: Facts, params: ReportParams, group_by: GroupBy | None 
         if params.counselor_id is not None or group_by == "counselor":
             counselor = counselor_as_of(bundle, enrolment, as_of)
             if params.counselor_id is not None and counselor != params.counselor_id:
+                continue
+        if indexed and bundle.highest_position <= as_of.position:
+            index = bundle.outreach_index()
+            if index.settled(as_of.end, as_of.position):
+                constant_key = (
+                    str(counselor)
+                    if group_by == "counselor"
+                    else (enrolment.cohort or UNKNOWN)
+                    if group_by == "cohort"
+                    else None
+                )
+                _add_indexed(index, start, stop, as_of, group_by, constant_key, overall, tallies)
                 continue
         replies = outreach_replies(bundle, as_of)
         in_period = [outreach for outreach in replies.outreaches if start <= outreach.occurred_at < end]

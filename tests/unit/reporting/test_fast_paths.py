@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from domain.reporting import facts as f
 from domain.reporting.outcomes import outreach_since, outreach_since_by_record
+from domain.reporting.response_rates import GROUP_BYS, response_rates
 from domain.reporting.scope import AsOf
 from domain.reporting.snapshot import jobs_as_of, people_link_count, people_links_since
-from tests.unit.reporting.history import History, at, params
+from tests.unit.reporting.history import COUNSELOR, OTHER_COUNSELOR, History, at, params
 
 DAY0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 
@@ -110,3 +111,64 @@ def test_people_link_count_equals_the_links_with_their_days(seed: int, as_of_day
         assert people_link_count(bundle, jobs, facts.contacts, looking) == len(
             people_links_since(bundle, jobs, facts.contacts, looking)
         )
+
+
+def _programme(rng: random.Random) -> History:
+    """A few participants (two cohorts, two counselors) with threads of follow-ups, answers and voids."""
+    history = History()
+    for n in range(3):
+        participant = history.enrol(
+            "2025-03-01", cohort=("day", "night")[n % 2], counselor=(COUNSELOR, OTHER_COUNSELOR)[n % 2]
+        )
+        sent: list[tuple[uuid.UUID, dt.datetime]] = []
+        for _ in range(rng.randint(0, 20)):
+            roll = rng.random()
+            when = DAY0 + dt.timedelta(hours=rng.randint(0, 24 * 90))
+            if roll < 0.45 or not sent:
+                # Mostly a thread in time order; sometimes a follow-up dated before what it follows up (a late entry).
+                earlier = [outreach for outreach, at in sent if at <= when or rng.random() < 0.2]
+                parent = rng.choice([None, *earlier])
+                channel = rng.choice(["email", "phone", "text"])
+                sent.append((history.outreach(participant, when, channel=channel, follow_up_of=parent), when))
+            elif roll < 0.85:
+                outreach, at = rng.choice(sent)
+                history.respond(
+                    participant,
+                    outreach,
+                    at + dt.timedelta(hours=rng.randint(0, 24 * 30)),
+                    rng.choice(["positive", "neutral"]),
+                )
+            else:
+                voided = rng.choice(history.envelopes)
+                if voided.stream_id == f"participant-{participant}" and voided.type in {
+                    "outreach_sent",
+                    "response_received",
+                }:
+                    history.void_in(participant, voided.event_id, when)
+    return history
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    from_day=st.integers(-5, 80),
+    length=st.integers(0, 60),
+    late=st.integers(0, 40),
+    cut=st.floats(0, 1.2),
+)
+def test_response_rates_from_the_index_equal_response_rates_record_by_record(
+    seed: int, from_day: int, length: int, late: int, cut: float
+) -> None:
+    history = _programme(random.Random(seed))
+    facts = history.facts()
+    first = (DAY0 + dt.timedelta(days=from_day)).date()
+    last = first + dt.timedelta(days=length)
+    for as_of_position in (None, max(1, int(history.position * cut))):
+        report = params(
+            first.isoformat(),
+            last.isoformat(),
+            (last + dt.timedelta(days=late)).isoformat(),
+            as_of_position=as_of_position,
+        )
+        for group_by in (None, *GROUP_BYS):
+            assert response_rates(facts, report, group_by) == response_rates(facts, report, group_by, indexed=False)
