@@ -448,8 +448,12 @@ class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
         return held[1]
 
 
-class Facts(msgspec.Struct, kw_only=True):
-    """All report facts of one programme, indexed by participant so a report reads each participant once."""
+class Facts(msgspec.Struct, kw_only=True, dict=True):
+    """All report facts of one programme, indexed by participant so a report reads each participant once.
+
+    Like each participant's, the directory's changes are counted beside the fields
+    (``changes``), so that what is derived from it knows when it is stale.
+    """
 
     participants: dict[uuid.UUID, ParticipantFacts] = msgspec.field(default_factory=dict)
     contacts: dict[uuid.UUID, Contact] = msgspec.field(default_factory=dict)
@@ -662,10 +666,25 @@ def _bundle(facts: Facts, participant_id: uuid.UUID) -> ParticipantFacts:
     return bundle
 
 
+def changes(holder: ParticipantFacts | Facts) -> tuple[int, int]:
+    """(how many times a participant's records, or the directory's, were added to or marked, the highest
+    ``position`` or ``voided_position`` among them): equal counts mean the same records, marked the same way."""
+    state = holder.__dict__
+    return state.get("_changes", 0), state.get("_top", 0)
+
+
+def _touch(holder: ParticipantFacts | Facts, position: int) -> None:
+    state = holder.__dict__
+    state["_changes"] = state.get("_changes", 0) + 1
+    state["_top"] = max(state.get("_top", 0), position)
+
+
 def add_record(facts: Facts, record: FactRecord) -> None:
     """Add one record (a freshly folded one, or a row loaded from a projection's table)."""
     facts.by_event_id[record.event_id] = record
     facts.last_position = max(facts.last_position, record.position, record.voided_position or 0)
+    if isinstance(record, Contact | ContactEmployer):
+        _touch(facts, max(record.position, record.voided_position or 0))
     if isinstance(record, Contact):
         known = facts.contacts.get(record.contact_id)
         if known is None or record.position < known.position:
@@ -675,6 +694,7 @@ def add_record(facts: Facts, record: FactRecord) -> None:
         facts.contact_employers.setdefault(record.contact_id, []).append(record)
         return
     bundle = _bundle(facts, record.participant_id)
+    _touch(bundle, max(record.position, record.voided_position or 0))
     bundle.highest_position = max(bundle.highest_position, record.position)
     if bundle.latest_occurred_at is None or record.occurred_at > bundle.latest_occurred_at:
         bundle.latest_occurred_at = record.occurred_at
@@ -723,8 +743,11 @@ def mark_void(facts: Facts, void: Void) -> FactRecord | None:
     facts.last_position = max(facts.last_position, void.voided_position)
     record.voided_at = void.voided_at
     record.voided_position = void.voided_position
-    if not isinstance(record, Contact | ContactEmployer):
+    if isinstance(record, Contact | ContactEmployer):
+        _touch(facts, void.voided_position)
+    else:
         bundle = facts.participants[record.participant_id]
+        _touch(bundle, void.voided_position)
         bundle.voided += 1
     return record
 

@@ -16,7 +16,7 @@ from typing import Final, Literal, TypeAlias, get_args
 import msgspec
 
 from domain import events as ev
-from domain.reporting.facts import Contact, Facts, Participant, ParticipantFacts
+from domain.reporting.facts import Contact, Facts, Participant, ParticipantFacts, changes
 from domain.reporting.measures import median, median_money, ratio
 from domain.reporting.scope import AsOf, ReportParams, start_of_day
 from domain.reporting.snapshot import (
@@ -296,12 +296,26 @@ def participant_outcome(
     )
 
 
-def participant_outcomes(facts: Facts, params: ReportParams) -> list[ParticipantOutcome]:
-    """The report's cohort (``enrolled_on`` in [from, to] and by ``as_of``, and the filters), one outcome each."""
+MEMO_SIZE: Final = 4
+"""Outcomes kept per participant (one per ``as_of`` asked for lately)."""
+
+
+def participant_outcomes(facts: Facts, params: ReportParams, *, memo: bool = True) -> list[ParticipantOutcome]:
+    """The report's cohort (``enrolled_on`` in [from, to] and by ``as_of``, and the filters), one outcome each.
+
+    A participant's outcome depends on their records, the contact directory, and where
+    the report looks from (``as_of`` in its zone and, when any record is after it, the
+    position); outreach alone also depends on ``from``. With ``memo`` each participant
+    keeps their last few outcomes under exactly those inputs (their records and the
+    directory by change counts), so a report asked again for the same ``as_of``, the
+    usual dashboard, recomputes only the participants whose records changed and counts
+    their outreach afresh.
+    """
     as_of = AsOf(params)
     latest_enrolment = min(params.to_date, params.as_of)
     outreach_from = start_of_day(params.from_date, params.time_zone)
     counselor_keys: dict[uuid.UUID, str] = {}
+    directory_changes, directory_top = changes(facts)
     outcomes = []
     for bundle in facts.participants.values():
         enrolment = enrolment_as_of(bundle, as_of)
@@ -312,19 +326,34 @@ def participant_outcomes(facts: Facts, params: ReportParams) -> list[Participant
         counselor_id = counselor_as_of(bundle, enrolment, as_of)
         if params.counselor_id is not None and counselor_id != params.counselor_id:
             continue
+        if memo:
+            bundle_changes, bundle_top = changes(bundle)
+            position = None if max(bundle_top, directory_top) <= as_of.position else as_of.position
+            key = (as_of.date, as_of.zone, position, bundle_changes, directory_changes)
+            held: dict[tuple[object, ...], ParticipantOutcome] = bundle.__dict__.setdefault("_outcomes", {})
+            kept = held.get(key)
+            if kept is not None:
+                sent, answered = outreach_since(bundle, outreach_from, as_of)
+                if (sent, answered) != (kept.outreach_sent, kept.outreach_answered):
+                    kept = msgspec.structs.replace(kept, outreach_sent=sent, outreach_answered=answered)
+                outcomes.append(kept)
+                continue
         counselor = counselor_keys.get(counselor_id)
         if counselor is None:
             counselor = counselor_keys[counselor_id] = str(counselor_id)
-        outcomes.append(
-            participant_outcome(
-                bundle,
-                enrolment=enrolment,
-                counselor=counselor,
-                contacts=facts.contacts,
-                outreach_from=outreach_from,
-                as_of=as_of,
-            )
+        outcome = participant_outcome(
+            bundle,
+            enrolment=enrolment,
+            counselor=counselor,
+            contacts=facts.contacts,
+            outreach_from=outreach_from,
+            as_of=as_of,
         )
+        if memo:
+            if len(held) >= MEMO_SIZE:
+                held.clear()
+            held[key] = outcome
+        outcomes.append(outcome)
     return outcomes
 
 

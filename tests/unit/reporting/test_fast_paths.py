@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.reporting import facts as f
-from domain.reporting.outcomes import outreach_since, outreach_since_by_record
+from domain.reporting.outcomes import outreach_since, outreach_since_by_record, participant_outcomes
 from domain.reporting.response_rates import GROUP_BYS, response_rates
 from domain.reporting.scope import AsOf
 from domain.reporting.snapshot import jobs_as_of, people_link_count, people_links_since
@@ -172,3 +172,32 @@ def test_response_rates_from_the_index_equal_response_rates_record_by_record(
         )
         for group_by in (None, *GROUP_BYS):
             assert response_rates(facts, report, group_by) == response_rates(facts, report, group_by, indexed=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_outcomes_kept_per_participant_equal_outcomes_computed_afresh_as_records_arrive(seed: int) -> None:
+    """Reports asked again and again (a few as_of days, positions, periods) while events keep arriving."""
+    rng = random.Random(seed)
+    history = _programme(rng)
+    contact = history.add_contact(DAY0)
+    people = [
+        envelope.stream_id.split("-", 1)[1] for envelope in history.envelopes if envelope.type == "participant_enrolled"
+    ]
+    for person in people:
+        history.hire(
+            uuid.UUID(person), "2025-03-20", occurred_at=DAY0 + dt.timedelta(days=rng.randint(0, 60)), via=contact
+        )
+    if rng.random() < 0.5:
+        history.void(f"contact-{contact}", history.envelopes[-len(people) - 1].event_id, DAY0 + dt.timedelta(days=30))
+    days = [(DAY0 + dt.timedelta(days=n)).date().isoformat() for n in (10, 40, 200)]
+    folded = f.Facts()
+    for step, envelope in enumerate(history.envelopes, start=1):
+        f.apply(folded, envelope)
+        if rng.random() < 0.3 or step == len(history.envelopes):
+            positions = [None, step, max(1, step - 3), max(1, step - 8)]
+            rng.shuffle(positions)
+            for position in positions:  # the same records, seen from several positions in turn
+                as_of = rng.choice(days)
+                report = params(rng.choice(["2025-01-01", "2025-03-15"]), as_of, as_of, as_of_position=position)
+                assert participant_outcomes(folded, report) == participant_outcomes(folded, report, memo=False)
