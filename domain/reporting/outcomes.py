@@ -308,8 +308,8 @@ def participant_outcomes(facts: Facts, params: ReportParams, *, memo: bool = Tru
     position); outreach alone also depends on ``from``. With ``memo`` each participant
     keeps their last few outcomes under exactly those inputs (their records and the
     directory by change counts), so a report asked again for the same ``as_of``, the
-    usual dashboard, recomputes only the participants whose records changed and counts
-    their outreach afresh.
+    usual dashboard, recomputes only the participants whose records changed (and, for
+    another ``from``, their outreach).
     """
     as_of = AsOf(params)
     latest_enrolment = min(params.to_date, params.as_of)
@@ -330,11 +330,14 @@ def participant_outcomes(facts: Facts, params: ReportParams, *, memo: bool = Tru
             bundle_changes, bundle_top = changes(bundle)
             position = None if max(bundle_top, directory_top) <= as_of.position else as_of.position
             key = (as_of.date, as_of.zone, position, bundle_changes, directory_changes)
-            held: dict[tuple[object, ...], ParticipantOutcome] = bundle.__dict__.setdefault("_outcomes", {})
-            kept = held.get(key)
-            if kept is not None:
-                sent, answered = outreach_since(bundle, outreach_from, as_of)
-                if (sent, answered) != (kept.outreach_sent, kept.outreach_answered):
+            held: dict[tuple[object, ...], tuple[dt.datetime, ParticipantOutcome]] = bundle.__dict__.setdefault(
+                "_outcomes", {}
+            )
+            found = held.get(key)
+            if found is not None:
+                counted_from, kept = found
+                if counted_from != outreach_from:  # another period: the same outcome but for its outreach
+                    sent, answered = outreach_since(bundle, outreach_from, as_of)
                     kept = msgspec.structs.replace(kept, outreach_sent=sent, outreach_answered=answered)
                 outcomes.append(kept)
                 continue
@@ -352,7 +355,7 @@ def participant_outcomes(facts: Facts, params: ReportParams, *, memo: bool = Tru
         if memo:
             if len(held) >= MEMO_SIZE:
                 held.clear()
-            held[key] = outcome
+            held[key] = (outreach_from, outcome)
         outcomes.append(outcome)
     return outcomes
 
