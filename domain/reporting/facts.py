@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, TypeVar
 
 import msgspec
 
@@ -242,6 +243,7 @@ FactRecord: TypeAlias = ParticipantRecord | DirectoryRecord
 
 
 SECONDS_PER_DAY: Final = 86_400
+T = TypeVar("T")
 
 
 def _occurred_at(record: Record) -> dt.datetime:
@@ -349,6 +351,17 @@ class OutreachIndex(msgspec.Struct, kw_only=True, dict=True):
             dates = held[zone] = [outreach.occurred_at.astimezone(zone).date() for outreach in self.ordered]
         return dates
 
+    @functools.cached_property
+    def threads_in_order(self) -> bool:
+        """Whether every follow-up is dated on or after the outreach it follows up (a late entry may break it)."""
+        sent_at = self.sent_at
+        return all(
+            outreach.follow_up_of is None
+            or outreach.follow_up_of.int not in sent_at
+            or sent_at[outreach.follow_up_of.int] <= outreach.occurred_at
+            for outreach in self.ordered
+        )
+
     def settled(self, end: dt.datetime, position: int) -> bool:
         """Whether, for a report ending at ``end`` at ``position``, every voided record is gone (the void counts)."""
         last_void = self.last_void
@@ -402,8 +415,9 @@ class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
 
     ``highest_position``, ``latest_occurred_at`` and ``voided`` summarise the records so
     a report can see at once that all of them count (the usual case) and skip checking
-    each one. Indexes derived from the records (``outreach_index``) are kept beside the
-    fields (``dict=True``: not compared, not encoded) with the counts they were built at.
+    each one. Values derived from the records (``outreach_index``, see ``derived``) are kept
+    beside the fields (``dict=True``: not compared, not encoded) with the change count they
+    were built at.
     """
 
     participant_id: uuid.UUID
@@ -428,24 +442,12 @@ class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
     relationships: list[RelationshipNoted] = msgspec.field(default_factory=list)
 
     def outreach_index(self) -> OutreachIndex:
-        """The outreaches and responses indexed for counting, rebuilt once after any change.
-
-        Records are only ever added or marked void, so these counts change whenever they do.
-        """
-        built_at = (len(self.outreaches), len(self.responses), self.voided)
-        held: tuple[tuple[int, int, int], OutreachIndex] | None = getattr(self, "_outreach_index", None)
-        if held is None or held[0] != built_at:
-            held = (built_at, OutreachIndex.of(self.outreaches, self.responses))
-            self._outreach_index = held
-        return held[1]
+        """The outreaches and responses indexed for counting, rebuilt once after any change."""
+        return derived(self, "_outreach_index", lambda: OutreachIndex.of(self.outreaches, self.responses))
 
     def referring_applications(self) -> list[Application]:
         """The applications that name a referral (the few that can make a People Link), in the order added."""
-        held: tuple[int, list[Application]] | None = getattr(self, "_referring", None)
-        if held is None or held[0] != len(self.applications):
-            held = (len(self.applications), [app for app in self.applications if app.referral_id is not None])
-            self._referring = held
-        return held[1]
+        return derived(self, "_referring", lambda: [app for app in self.applications if app.referral_id is not None])
 
 
 class Facts(msgspec.Struct, kw_only=True, dict=True):
@@ -671,6 +673,17 @@ def changes(holder: ParticipantFacts | Facts) -> tuple[int, int]:
     ``position`` or ``voided_position`` among them): equal counts mean the same records, marked the same way."""
     state = holder.__dict__
     return state.get("_changes", 0), state.get("_top", 0)
+
+
+def derived(bundle: ParticipantFacts, name: str, build: Callable[[], T]) -> T:
+    """A value derived from the participant's records, kept beside them under ``name`` and built again
+    only after they change (records are only added or marked void, and each of those is counted)."""
+    state = bundle.__dict__
+    stamp = state.get("_changes", 0)
+    held: tuple[int, T] | None = state.get(name)
+    if held is None or held[0] != stamp:
+        held = state[name] = (stamp, build())
+    return held[1]
 
 
 def _touch(holder: ParticipantFacts | Facts, position: int) -> None:

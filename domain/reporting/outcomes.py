@@ -16,7 +16,7 @@ from typing import Final, Literal, TypeAlias, get_args
 import msgspec
 
 from domain import events as ev
-from domain.reporting.facts import Contact, Facts, Participant, ParticipantFacts, changes
+from domain.reporting.facts import Contact, Facts, Participant, ParticipantFacts, changes, derived
 from domain.reporting.measures import median, median_money, ratio
 from domain.reporting.scope import AsOf, ReportParams, start_of_day
 from domain.reporting.snapshot import (
@@ -221,21 +221,18 @@ class _Groups(msgspec.Struct, frozen=True, gc=False):
 
 
 def _groups(bundle: ParticipantFacts, enrolment: Participant) -> _Groups:
-    """The enrolment's profile keys, kept beside the participant's facts until the enrolment changes."""
-    held: tuple[Participant, _Groups] | None = getattr(bundle, "_groups", None)
-    if held is None or held[0] is not enrolment:
-        held = (
-            enrolment,
-            _Groups(
-                cohort=_profile_key(enrolment.cohort),
-                age_band=_profile_key(enrolment.age_band),
-                gender=_profile_key(enrolment.gender),
-                race_ethnicity=_profile_key(enrolment.race_ethnicity),
-                veteran=_profile_key(enrolment.veteran),
-            ),
-        )
-        bundle._groups = held  # type: ignore[attr-defined]  # ParticipantFacts keeps derived values (dict=True)
-    return held[1]
+    """The enrolment's profile keys, kept beside the participant's facts (``derived``)."""
+    return derived(
+        bundle,
+        "_groups",
+        lambda: _Groups(
+            cohort=_profile_key(enrolment.cohort),
+            age_band=_profile_key(enrolment.age_band),
+            gender=_profile_key(enrolment.gender),
+            race_ethnicity=_profile_key(enrolment.race_ethnicity),
+            veteran=_profile_key(enrolment.veteran),
+        ),
+    )
 
 
 def participant_outcome(
@@ -438,13 +435,9 @@ def report_from_outcomes(outcomes: Sequence[ParticipantOutcome]) -> OutcomeRepor
     breakdowns: dict[str, dict[str, Outcome]] = {}
     for breakdown in BREAKDOWNS:
         groups: dict[str, list[ParticipantOutcome]] = {}
-        # Each breakdown is named after the ParticipantOutcome field that holds the participant's group.
-        for key, outcome in zip(map(operator.attrgetter(breakdown), outcomes), outcomes, strict=True):
-            members = groups.get(key)
-            if members is None:
-                groups[key] = [outcome]
-            else:
-                members.append(outcome)
+        group_of = operator.attrgetter(breakdown)  # each breakdown is named after the field holding the group
+        for outcome in outcomes:
+            groups.setdefault(group_of(outcome), []).append(outcome)
         breakdowns[breakdown] = {key: summarise(groups[key]) for key in sorted(groups)}
     return OutcomeReport(figures=overall.figures, populations=overall.populations, breakdowns=breakdowns)
 

@@ -96,10 +96,6 @@ class ResponseTally:
 
 
 @functools.lru_cache(maxsize=4096)
-def _week_key(day: dt.date) -> str:
-    return iso_week(day)
-
-
 def iso_week(day: dt.date) -> str:
     """``YYYY-Www`` with the ISO week-numbering year."""
     year, week, _ = day.isocalendar()
@@ -151,18 +147,9 @@ def _attempts_before(index: OutreachIndex, counted: int) -> dict[int, int]:
     case, though a late entry may break it), a thread never reaches past a later
     outreach, so the numbers of all of them serve any prefix.
     """
-    if counted == len(index.ordered):
+    if counted == len(index.ordered) or index.threads_in_order:
         return _all_attempts(index)
-    in_order: bool | None = index.__dict__.get("_threads_in_order")
-    if in_order is None:
-        sent_at = index.sent_at
-        in_order = index.__dict__["_threads_in_order"] = all(
-            outreach.follow_up_of is None
-            or outreach.follow_up_of.int not in sent_at
-            or sent_at[outreach.follow_up_of.int] <= outreach.occurred_at
-            for outreach in index.ordered
-        )
-    return _all_attempts(index) if in_order else attempt_numbers(index.ordered[:counted])
+    return attempt_numbers(index.ordered[:counted])
 
 
 def _add_indexed(
@@ -216,7 +203,7 @@ def _add_indexed(
             attempts = _attempts_before(index, bisect.bisect_left(sent, end))
             keys = [str(attempts[outreach.outreach_id.int]) for outreach in outreaches]
         case _:
-            keys = [_week_key(day) for day in index.local_dates(as_of.zone)[low:high]]
+            keys = [iso_week(day) for day in index.local_dates(as_of.zone)[low:high]]
     for key, day, positive_at in zip(keys, days, positive, strict=True):
         tally = tallies.get(key)
         if tally is None:

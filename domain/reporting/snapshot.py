@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import msgspec
 
@@ -278,13 +278,14 @@ def people_links(
     return set(people_links_since(bundle, jobs, contacts, as_of))
 
 
-def people_link_count(
-    bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], contacts: Mapping[uuid.UUID, Contact], as_of: AsOf
-) -> int:
-    """How many People Links the participant has (``people_links`` without the day each became one)."""
-    linked: set[uuid.UUID] = set()
+def _link_sources(
+    bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], as_of: AsOf
+) -> Iterator[tuple[uuid.UUID, Application | Hire]]:
+    """Each (contact, what makes them a People Link): a counted application naming their counted referral,
+    or a job found via them that has started; whether the contact exists is the caller's to check."""
     referring = bundle.referring_applications() if bundle.referrals else None
     if referring:
+        # Keyed by the ids' integers: hashing an int is much cheaper than hashing a ``uuid.UUID``.
         referrers: dict[int, uuid.UUID] = {}
         for referral in bundle.referrals:
             if as_of.counts(referral):
@@ -293,12 +294,18 @@ def people_link_count(
             for application in referring:
                 referral_id = application.referral_id
                 if referral_id is not None and referral_id.int in referrers and as_of.counts(application):
-                    linked.add(referrers[referral_id.int])
-    day = as_of.date
+                    yield referrers[referral_id.int], application
     for job in jobs.values():
         via = job.hire.via_contact_id
-        if via is not None and job.hire.start_date <= day:
-            linked.add(via)
+        if via is not None and job.hire.start_date <= as_of.date:
+            yield via, job.hire
+
+
+def people_link_count(
+    bundle: ParticipantFacts, jobs: Mapping[uuid.UUID, Job], contacts: Mapping[uuid.UUID, Contact], as_of: AsOf
+) -> int:
+    """How many People Links the participant has (``people_links`` without the day each became one)."""
+    linked = {contact_id for contact_id, _ in _link_sources(bundle, jobs, as_of)}
     return sum(1 for contact_id in linked if _contact_exists(contacts.get(contact_id), as_of))
 
 
@@ -311,26 +318,11 @@ def people_links_since(
     referral and the start dates of the jobs found via the contact.
     """
     since: dict[uuid.UUID, dt.date] = {}
-
-    def link(contact_id: uuid.UUID, day: dt.date) -> None:
+    for contact_id, source in _link_sources(bundle, jobs, as_of):
+        day = source.start_date if isinstance(source, Hire) else as_of.local_date(source.occurred_at)
         known = since.get(contact_id)
         if known is None or day < known:
             since[contact_id] = day
-
-    # Keyed by the ids' integers: hashing an int is much cheaper than hashing a ``uuid.UUID``.
-    referrers: dict[int, uuid.UUID] = {}
-    for referral in bundle.referrals:
-        if as_of.counts(referral):
-            referrers.setdefault(referral.referral_id.int, referral.contact_id)
-    if referrers:
-        for application in bundle.applications:
-            referral_id = application.referral_id
-            if referral_id is not None and referral_id.int in referrers and as_of.counts(application):
-                link(referrers[referral_id.int], as_of.local_date(application.occurred_at))
-    for job in jobs.values():
-        via = job.hire.via_contact_id
-        if via is not None and job.hire.start_date <= as_of.date:
-            link(via, job.hire.start_date)
     return {contact_id: day for contact_id, day in since.items() if _contact_exists(contacts.get(contact_id), as_of)}
 
 
