@@ -44,6 +44,19 @@ class ExportState(msgspec.Struct, frozen=True, kw_only=True):
         return self.content is not None or self.failure is not None
 
 
+async def render(conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, body: dict[str, Any], format_: str) -> bytes:
+    """A report body rendered in a format, with its programme's name and suppression threshold, off the event loop.
+
+    The one rendering of an export, whether the API does it (CSV, XLSX) or the worker (the PDF).
+    """
+    programme = await conn.fetchrow("SELECT name, suppress_below FROM programmes WHERE programme_id = $1", programme_id)
+    if programme is None:
+        raise LookupError("the programme of an export is gone")
+    return await asyncio.to_thread(
+        RENDERERS[format_], body, programme["name"], suppress_below=programme["suppress_below"]
+    )
+
+
 _STATE = "SELECT content, failure FROM report_exports WHERE programme_id = $1 AND hash = $2 AND format = $3"
 
 
@@ -96,15 +109,9 @@ async def render_pending(pool: asyncpg.Pool, *, limit: int = 4) -> int:
     rendered = 0
     for row in await pool.fetch(_CLAIM, CLAIM_SECONDS, limit):
         key = (row["programme_id"], row["hash"], row["format"])
-        programme = await pool.fetchrow(
-            "SELECT name, suppress_below FROM programmes WHERE programme_id = $1", row["programme_id"]
-        )
         try:
-            assert programme is not None, "the programme of an export is gone"
             body = row["body"] if isinstance(row["body"], dict) else msgspec.json.decode(row["body"])
-            content = await asyncio.to_thread(
-                RENDERERS[row["format"]], body, programme["name"], suppress_below=programme["suppress_below"]
-            )
+            content = await render(pool, row["programme_id"], body, row["format"])
         except Exception as e:
             # The body holds figures only, but the log says no more than the kind of failure.
             _log.warning(

@@ -89,7 +89,7 @@ async def report_in_chunks(pool: asyncpg.Pool, programme_id: uuid.UUID, params: 
     outcomes: list[ParticipantOutcome] = []
     for start in range(0, len(ids), CHUNK):
         facts = await report_facts.load_participants(pool, programme_id, ids[start : start + CHUNK], directory)
-        outcomes.extend(participant_outcomes(facts, params))
+        outcomes.extend(participant_outcomes(facts, params, memo=False))  # these facts are read once
     return report_from_outcomes(outcomes)
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -19,8 +17,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.reporting.scope import ReportParams
 from infra.db import Connection, TenantConnection
-from infra.export_jobs import request_export, wait_for_export
-from infra.exports import report_csv, report_pdf, report_xlsx
+from infra.export_jobs import render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
@@ -101,11 +98,7 @@ class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
 
 ExportFormat = Literal["json", "csv", "xlsx", "pdf"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_EXPORTS: dict[str, tuple[str, Callable[..., bytes]]] = {
-    "csv": ("text/csv; charset=utf-8", report_csv),
-    "xlsx": (XLSX, report_xlsx),
-    "pdf": ("application/pdf", report_pdf),
-}
+MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX, "pdf": "application/pdf"}
 WORKER_FORMATS = frozenset({"pdf"})
 """Formats rendered by the worker rather than in the API process (they take long)."""
 _BY_MEDIA_TYPE = {"text/csv": "csv", XLSX: "xlsx", "application/pdf": "pdf", "application/json": "json"}
@@ -128,7 +121,7 @@ class ReportOperation(Operation):
     def to_schema(self) -> dict[str, Any]:
         result = super().to_schema()
         content = result["responses"]["200"]["content"]
-        for media_type, _ in _EXPORTS.values():
+        for media_type in MEDIA_TYPES.values():
             content[media_type.split(";")[0]] = {"schema": {"type": "string", "format": "binary"}}
         return result
 
@@ -163,18 +156,13 @@ async def _answer(
     wanted = _wanted(format_, request.headers.get("accept"))
     if wanted == "json":
         return Response(report)
-    media_type, render = _EXPORTS[wanted]
+    media_type = MEDIA_TYPES[wanted]
     filename = f"peoplelinks-outcomes-{report.from_date}-{report.to_date}-as-of-{report.as_of}.{wanted}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "X-Report-Hash": report.hash}
     body = msgspec.to_builtins(report)
     programme_id = request.user.programme_id
     if wanted not in WORKER_FORMATS:
-        programme = await db.fetchrow(
-            "SELECT name, suppress_below FROM programmes WHERE programme_id = $1", programme_id
-        )
-        assert programme is not None
-        content = await asyncio.to_thread(render, body, programme["name"], suppress_below=programme["suppress_below"])
-        return Response(content, media_type=media_type, headers=headers)
+        return Response(await render(db, programme_id, body, wanted), media_type=media_type, headers=headers)
     state = await request_export(db, programme_id, body, wanted)
     if not state.done:
         await waker.wake_exports()
