@@ -10,7 +10,6 @@ test can show it recovering without being restarted.
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
 import pwd
 import shutil
@@ -31,6 +30,7 @@ from infra.accounts import create_programme, create_user
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
+from services.up import postgres_bindir
 from tests.support import MASTER_KEY, Tenant
 
 PASSWORD = "correct horse battery"
@@ -41,25 +41,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _server_bindir() -> Path | None:
-    """Where ``initdb`` and ``pg_ctl`` are: $PEOPLELINKS_PG_BINDIR, pg_config, Debian's layout, or PATH."""
-    candidates: list[str] = []
-    if os.environ.get("PEOPLELINKS_PG_BINDIR"):
-        candidates.append(os.environ["PEOPLELINKS_PG_BINDIR"])
-    if shutil.which("pg_config"):
-        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
-        if found.returncode == 0:
-            candidates.append(found.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(str(Path(initdb).resolve().parent))
-    for candidate in candidates:
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
-            return Path(candidate)
-    return None
 
 
 class PrivateCluster:
@@ -152,7 +133,7 @@ class PrivateCluster:
 @pytest.fixture
 def private_cluster() -> Iterator[PrivateCluster]:
     """A PostgreSQL cluster of this test alone: restarting it disturbs no other test."""
-    bindir = _server_bindir()
+    bindir = postgres_bindir()
     if bindir is None:
         pytest.skip("the PostgreSQL server binaries (initdb, pg_ctl) are not installed; set PEOPLELINKS_PG_BINDIR")
     run_as = None
