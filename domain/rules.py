@@ -9,10 +9,12 @@ pure: no I/O, and the clock comes in as ``now``.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal, TypeAlias
 
 import msgspec
+import msgspec.structs
 
 from domain.events import (
     CREATION_EVENTS,
@@ -54,6 +56,12 @@ __all__ = [
 
 MAX_AHEAD: Final[timedelta] = timedelta(hours=24)
 """How far after ``now`` an ``occurred_at`` may lie (clocks and time zones differ)."""
+
+EARLIEST: Final[date] = date(1900, 1, 1)
+"""No programme records anything, or dates anything, before this day (year 1 is a typo, not a fact)."""
+
+DATES_AHEAD: Final[timedelta] = timedelta(days=2 * 366)
+"""How far after today a date field may lie: a start date or a release date can be planned, not decades ahead."""
 
 ALLOWED_AFTER_EXIT: Final[frozenset[str]] = frozenset(
     {"employment_verified", "promoted", "job_ended", "hired", "entry_voided"}
@@ -166,6 +174,7 @@ def check_append(state: StreamState, entry: Entry, refs: References, *, now: dat
       ``event_id`` are answered from the store before the rules are asked.
     """
     _check_clock(entry, now)
+    _check_dates(entry, now)
     _check_type(state, entry)
     _check_event_id(state, entry)
     _check_lifecycle(state, entry)
@@ -191,12 +200,40 @@ def _check_clock(entry: Entry, now: datetime) -> None:
     except OverflowError:
         # 0001-01-01T00:00+02:00 is valid RFC 3339 but lies before the first instant the store can hold.
         raise RuleViolation("occurred_at", f"occurred_at {entry.occurred_at.isoformat()} is out of range") from None
+    if entry.occurred_at < datetime.combine(EARLIEST, time(), tzinfo=UTC):
+        raise RuleViolation(
+            "occurred_at",
+            f"occurred_at {entry.occurred_at.isoformat()} is before {EARLIEST.isoformat()}; check the year",
+        )
     if entry.occurred_at > now + MAX_AHEAD:
         raise RuleViolation(
             "occurred_at",
             f"occurred_at {entry.occurred_at.isoformat()} is more than 24 hours in the future "
             f"(it is now {now.isoformat()}); record things once they have happened",
         )
+
+
+def _date_fields(value: msgspec.Struct, path: str) -> Iterator[tuple[str, date]]:
+    """Every calendar date in an event's data (nested structs included), with its path in the body."""
+    for field in msgspec.structs.fields(value):
+        item = getattr(value, field.name)
+        if isinstance(item, date) and not isinstance(item, datetime):
+            yield f"{path}{field.encode_name}", item
+        elif isinstance(item, msgspec.Struct):
+            yield from _date_fields(item, f"{path}{field.encode_name}.")
+
+
+def _check_dates(entry: Entry, now: datetime) -> None:
+    # Every date a report adds days or quarters to must stay far from the calendar's ends: 9999-12-31 + 180 days
+    # does not exist, and the read models would stop on it.
+    latest = now.astimezone(UTC).date() + DATES_AHEAD
+    for field, day in _date_fields(entry.event, "data."):
+        if not EARLIEST <= day <= latest:
+            raise RuleViolation(
+                field,
+                f"{field.removeprefix('data.')} {day.isoformat()} is outside {EARLIEST.isoformat()} to "
+                f"{latest.isoformat()} (two years from today); check the year",
+            )
 
 
 def _check_type(state: StreamState, entry: Entry) -> None:

@@ -176,6 +176,17 @@ ORDER BY events.tx_id, events.global_position
 LIMIT $3
 """
 
+# One programme's events between two cursors of the gap-free order (a held programme catching up: see
+# projections/holds.py). The upper cursor is a checkpoint, so everything at or below it is below the horizon.
+_READ_PROGRAMME = f"""
+SELECT {_COLUMNS} FROM events
+WHERE programme_id = $1
+  AND (tx_id, global_position) > ($2::text::xid8, $3::bigint)
+  AND (tx_id, global_position) <= ($4::text::xid8, $5::bigint)
+ORDER BY events.tx_id, events.global_position
+LIMIT $6
+"""
+
 
 def _record(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(**dict(row.items()))
@@ -332,6 +343,28 @@ class EventStore:
         """The next events of the whole store in gap-free order (see the module docstring)."""
         target: Connection | asyncpg.Pool = conn if conn is not None else self._pool
         rows = await target.fetch(_READ_ALL, str(after.tx_id), after.global_position, limit)
+        return [_record(row) for row in rows]
+
+    async def read_programme(
+        self,
+        programme_id: uuid.UUID,
+        *,
+        after: Cursor,
+        up_to: Cursor,
+        limit: int = 1000,
+        conn: Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """One programme's events after ``after`` and at or before ``up_to``, in gap-free order."""
+        target: Connection | asyncpg.Pool = conn if conn is not None else self._pool
+        rows = await target.fetch(
+            _READ_PROGRAMME,
+            programme_id,
+            str(after.tx_id),
+            after.global_position,
+            str(up_to.tx_id),
+            up_to.global_position,
+            limit,
+        )
         return [_record(row) for row in rows]
 
     async def head(self) -> int:

@@ -15,6 +15,7 @@ import asyncpg
 
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
+from projections.holds import apply_guarded, rebuild_name
 from projections.runner import Projection, lock_key, new_table_suffix
 
 ProgressCallback = Callable[[int, int], None]
@@ -36,7 +37,7 @@ async def _apply_from(
         batch: list[RecordedEvent] = await store.read_all(cursor, limit=batch_size, conn=conn)
         if not batch:
             return cursor, done
-        await projection.apply(conn, batch, table)
+        await apply_guarded(conn, projection, batch, table, rebuild_name(projection.name))
         cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
         done += len(batch)
         if progress is not None:
@@ -59,6 +60,8 @@ async def rebuild(
     suffix = new_table_suffix()
     fresh, retired = f"{live_table}_new_{suffix}", f"{live_table}_old_{suffix}"
     total = int(await owner.fetchval("SELECT count(*) FROM events"))
+    # Holds a rebuild meets are its own until the swap (an earlier rebuild's, stopped midway, are stale).
+    await owner.execute("DELETE FROM projection_holds WHERE name = $1", rebuild_name(projection.name))
     await owner.execute(f'CREATE TABLE "{fresh}" (LIKE "{live_table}" INCLUDING ALL)')
     try:
         await owner.execute(f'GRANT SELECT, INSERT, UPDATE ON "{fresh}" TO "{app_role}", "{worker_role}"')
@@ -81,6 +84,11 @@ async def rebuild(
             cursor, done = await _apply_from(owner, store, projection, fresh, cursor, batch_size, progress, done, total)
             await owner.execute(f'ALTER TABLE "{live_table}" RENAME TO "{retired}"')
             await owner.execute(f'ALTER TABLE "{fresh}" RENAME TO "{live_table}"')
+            # The fresh table's holds replace the old one's: it met every event again.
+            await owner.execute("DELETE FROM projection_holds WHERE name = $1", projection.name)
+            await owner.execute(
+                "UPDATE projection_holds SET name = $1 WHERE name = $2", projection.name, rebuild_name(projection.name)
+            )
             await owner.execute(
                 """INSERT INTO projection_checkpoints (name, tx_id, position, events, updated_at)
                    VALUES ($1, $2::text::xid8, $3, $4, now())
@@ -104,5 +112,5 @@ async def _one_batch(
     batch = await store.read_all(cursor, limit=batch_size, conn=conn)
     if not batch:
         return cursor, done
-    await projection.apply(conn, batch, table)
+    await apply_guarded(conn, projection, batch, table, rebuild_name(projection.name))
     return Cursor(batch[-1].tx_id, batch[-1].global_position), done + len(batch)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -23,6 +22,22 @@ from domain.privacy import masked
 from domain.reporting.facts import EventEnvelope
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
+from projections.checkpoints import Checkpoint, lock_key, read_checkpoint, save_checkpoint
+from projections.holds import apply_guarded
+
+__all__ = [
+    "Checkpoint",
+    "HeldAt",
+    "Projection",
+    "ProjectionStatus",
+    "advance_once",
+    "catch_up",
+    "envelope_of",
+    "lock_key",
+    "new_table_suffix",
+    "projection_status",
+    "read_checkpoint",
+]
 
 
 class Projection(Protocol):
@@ -34,20 +49,6 @@ class Projection(Protocol):
         """Write the read-model rows for ``events`` into ``table`` (idempotently)."""
 
 
-class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one projection stands."""
-
-    name: str
-    cursor: Cursor
-    events: int
-    updated_at: dt.datetime | None
-
-
-def lock_key(name: str) -> int:
-    """The advisory lock of one projection (shared by the live runner and a rebuild)."""
-    return zlib.crc32(f"peoplelinks:projection:{name}".encode()) - 2**31
-
-
 def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
     """The one decoding of a stored event that every projection reads (no read model keeps a personal field)."""
     return EventEnvelope(
@@ -57,32 +58,6 @@ def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
         occurred_at=recorded.occurred_at,
         type=recorded.type,
         data=masked(recorded.type, recorded.data),
-    )
-
-
-async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> Checkpoint:
-    """A projection's checkpoint (the start of the store when it has none yet)."""
-    row = await conn.fetchrow(
-        "SELECT tx_id::text::bigint AS tx_id, position, events, updated_at FROM projection_checkpoints WHERE name = $1",
-        name,
-    )
-    if row is None:
-        return Checkpoint(name=name, cursor=Cursor(), events=0, updated_at=None)
-    return Checkpoint(
-        name=name, cursor=Cursor(row["tx_id"], row["position"]), events=row["events"], updated_at=row["updated_at"]
-    )
-
-
-async def _save_checkpoint(conn: Connection, name: str, cursor: Cursor, applied: int) -> None:
-    await conn.execute(
-        """INSERT INTO projection_checkpoints (name, tx_id, position, events, updated_at)
-           VALUES ($1, $2::text::xid8, $3, $4, now())
-           ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position,
-               events = projection_checkpoints.events + EXCLUDED.events, updated_at = now()""",
-        name,
-        str(cursor.tx_id),
-        cursor.global_position,
-        applied,
     )
 
 
@@ -98,9 +73,9 @@ async def advance_once(
         batch = await store.read_all(checkpoint.cursor, limit=batch_size, conn=conn)
         if not batch:
             return 0
-        await projection.apply(conn, batch, table)
+        await apply_guarded(conn, projection, batch, table, name)
         last = batch[-1]
-        await _save_checkpoint(conn, name, Cursor(last.tx_id, last.global_position), len(batch))
+        await save_checkpoint(conn, name, Cursor(last.tx_id, last.global_position), len(batch))
         return len(batch)
 
 
@@ -142,6 +117,16 @@ async def _committed_beyond(store: EventStore, name: str) -> bool:
     return found is not None
 
 
+class HeldAt(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a projection stopped for a programme: the event it cannot apply (see projections/holds.py)."""
+
+    event_id: uuid.UUID
+    position: int
+    error: str
+    since: dt.datetime
+    attempts: int
+
+
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     """A projection's checkpoint as ``GET /v1/projections`` shows it."""
 
@@ -150,6 +135,7 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     lag: int
     events_applied: int
     updated_at: dt.datetime | None
+    held: list[HeldAt] = []
 
 
 async def projection_status(
@@ -161,6 +147,9 @@ async def projection_status(
     above a position it has not reached yet. Its ``checkpoint`` is therefore the
     highest position P such that every stored event at or below P is applied:
     a client that appended up to P can wait for every checkpoint to reach P.
+    A programme the projection is held for (projections/holds.py) has its events
+    from the one that failed on not applied: the checkpoint stays below it, and
+    they count in the lag.
     """
     head = int(await pool.fetchval("SELECT coalesce(max(global_position), 0) FROM events"))
     statuses = []
@@ -176,13 +165,41 @@ async def projection_status(
         assert row is not None
         first_pending = row["first_pending"]
         done_up_to = head if first_pending is None else int(first_pending) - 1
+        pending = int(row["pending"])
+        held = await pool.fetch(
+            """SELECT h.event_id, h.position, h.error, h.first_seen, h.attempts,
+                      (SELECT min(e.global_position) FROM events e WHERE e.programme_id = h.programme_id
+                         AND (e.tx_id, e.global_position) > (h.tx_id, h.position - 1)
+                         AND (e.tx_id, e.global_position) <= ($2::text::xid8, $3::bigint)) AS first_held,
+                      (SELECT count(*) FROM events e WHERE e.programme_id = h.programme_id
+                         AND (e.tx_id, e.global_position) > (h.tx_id, h.position - 1)
+                         AND (e.tx_id, e.global_position) <= ($2::text::xid8, $3::bigint)) AS waiting
+               FROM projection_holds h WHERE h.name = $1 ORDER BY h.position""",
+            name,
+            str(cursor.tx_id),
+            cursor.global_position,
+        )
+        for hold in held:
+            if hold["first_held"] is not None:
+                done_up_to = min(done_up_to, int(hold["first_held"]) - 1)
+            pending += int(hold["waiting"])
         statuses.append(
             ProjectionStatus(
                 name=name,
                 checkpoint=done_up_to,
-                lag=int(row["pending"]),
+                lag=pending,
                 events_applied=checkpoint.events,
                 updated_at=checkpoint.updated_at,
+                held=[
+                    HeldAt(
+                        event_id=h["event_id"],
+                        position=h["position"],
+                        error=h["error"],
+                        since=h["first_seen"],
+                        attempts=h["attempts"],
+                    )
+                    for h in held
+                ],
             )
         )
     return head, statuses

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import click
@@ -113,6 +114,82 @@ def up(host: str, port: int, data_dir: Path, participants: int) -> None:
         asyncio.run(run_up(options))
     except CannotStart as e:
         raise click.ClickException(str(e)) from e
+
+
+@main.group()
+def projections() -> None:
+    """Projections that hold a programme back: list them, retry them, or skip the event they cannot apply."""
+
+
+@projections.command("holds")
+def projections_holds() -> None:
+    """List every hold: the projection, the programme, the event it cannot apply and why (JSON lines)."""
+    import msgspec
+
+    from infra.db import connect_owner
+    from projections.holds import holds
+
+    async def run() -> None:
+        owner = await connect_owner(Settings.from_env())
+        try:
+            for hold in await holds(owner):
+                click.echo(json.dumps(msgspec.to_builtins(hold)))
+        finally:
+            await owner.close()
+
+    asyncio.run(run())
+
+
+@projections.command("retry")
+def projections_retry() -> None:
+    """Apply held programmes' events again now (the worker also tries every 30 s and at start-up)."""
+    from infra.db import create_worker_pool
+    from infra.event_store import EventStore
+    from projections.holds import holds, release_holds
+    from projections.registry import PROJECTIONS
+
+    async def run() -> tuple[int, int]:
+        pool = await create_worker_pool(Settings.from_env(), min_size=1, max_size=2)
+        try:
+            released = 0
+            for projection, table in PROJECTIONS.values():
+                released += await release_holds(EventStore(pool), projection, table=table)
+            return released, len(await holds(pool))
+        finally:
+            await pool.close()
+
+    released, left = asyncio.run(run())
+    click.echo(f"released {released} hold(s); {left} left")
+    if left:
+        raise SystemExit(1)
+
+
+@projections.command("skip")
+@click.argument("event_id", type=click.UUID)
+@click.option("--reason", required=True, help="Why the read models must leave this event out (kept with the skip).")
+@click.option("--by", "skipped_by", required=True, help="Who decides (an operator's name or ticket).")
+def projections_skip(event_id: uuid.UUID, reason: str, skipped_by: str) -> None:
+    """Leave one stored event out of every read model; the event stays in the store, unchanged.
+
+    For an event no projection can apply (see docs/operations.md). Record the
+    right event afresh through the API if one was meant; the next retry lets
+    the held programme's later events through.
+    """
+    from infra.db import connect_owner
+    from projections.holds import skip_event
+
+    async def run() -> bool:
+        owner = await connect_owner(Settings.from_env())
+        try:
+            programme_id = await owner.fetchval("SELECT programme_id FROM events WHERE event_id = $1", event_id)
+            if programme_id is None:
+                raise click.BadParameter("no stored event has this id", param_hint="EVENT_ID")
+            return await skip_event(owner, programme_id, event_id, reason=reason, skipped_by=skipped_by)
+        finally:
+            await owner.close()
+
+    added = asyncio.run(run())
+    click.echo("skipped; run `peoplelinks projections retry` or wait for the worker" if added else "already skipped")
 
 
 @main.command()

@@ -20,17 +20,22 @@ from infra.db import Connection, TenantConnection
 from projections import report_facts
 from projections.registry import PROJECTIONS
 from projections.report_facts import FactsCache
-from projections.runner import projection_status
+from projections.runner import HeldAt, projection_status
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
 
 
 class ProjectionOut(msgspec.Struct, frozen=True):
-    """One projection: every event at or below ``checkpoint`` is applied; ``lag`` events are not yet."""
+    """One projection: every event at or below ``checkpoint`` is applied; ``lag`` events are not yet.
+
+    ``held`` names the event the projection cannot apply for this programme, and why: the programme's
+    read models stay below it until it is fixed or skipped (docs/operations.md).
+    """
 
     name: str
     checkpoint: int
     lag: int
+    held: list[HeldAt] = []
 
 
 class ProjectionsOut(msgspec.Struct, frozen=True):
@@ -114,7 +119,8 @@ class ReadingController(Controller):
     async def projections(self, db: NamedDependency[TenantConnection]) -> ProjectionsOut:
         head, statuses = await projection_status(db, list(PROJECTIONS))
         return ProjectionsOut(
-            head=head, projections=[ProjectionOut(name=s.name, checkpoint=s.checkpoint, lag=s.lag) for s in statuses]
+            head=head,
+            projections=[ProjectionOut(name=s.name, checkpoint=s.checkpoint, lag=s.lag, held=s.held) for s in statuses],
         )
 
     @get(

@@ -23,6 +23,7 @@ from infra.event_store import EventStore
 from infra.export_jobs import render_pending
 from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings
 from infra.settings import Settings
+from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
@@ -38,6 +39,15 @@ async def advance_projections(ctx: dict[str, Any]) -> int:
     for projection, table in PROJECTIONS.values():
         total += await catch_up(store, projection, table=table)
     return total
+
+
+async def release_projection_holds(ctx: dict[str, Any]) -> int:
+    """Apply held programmes' events again (a fixed worker, or an operator's skip, lets them through)."""
+    store: EventStore = ctx["store"]
+    released = 0
+    for projection, table in PROJECTIONS.values():
+        released += await release_holds(store, projection, table=table)
+    return released
 
 
 async def render_exports(ctx: dict[str, Any]) -> int:
@@ -62,11 +72,19 @@ async def prune_authentication_job(ctx: dict[str, Any]) -> None:
 
 
 async def _sweep_forever(ctx: dict[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
     while True:
         try:
             await advance_projections(ctx)
         except Exception as e:
             _log.warning("sweep failed: %s", type(e).__name__)
+        if loop.time() >= next_release:
+            next_release = loop.time() + RETRY_SECONDS
+            try:
+                await release_projection_holds(ctx)
+            except Exception as e:
+                _log.warning("releasing projection holds failed: %s", type(e).__name__)
         try:
             await render_exports(ctx)
         except Exception as e:

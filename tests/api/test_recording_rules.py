@@ -153,6 +153,48 @@ def _cases(r: Record) -> list[tuple[str, str, str, dict[str, Any], str]]:
             "occurred_at",
         ),
         (
+            "occurred_at in year 1",
+            "participant",
+            p,
+            envelope("job_search_objective_set", {"target_titles": ["t"]}, occurred_at="0001-01-01T00:00:00Z"),
+            "occurred_at",
+        ),
+        (
+            "occurred_at before 1900",
+            "participant",
+            p,
+            envelope("interview_held", {"application_id": r.application}, occurred_at="1899-12-31T23:59:59Z"),
+            "occurred_at",
+        ),
+        (
+            "date field at the calendar's end",
+            "participant",
+            p,
+            envelope("employment_verified", {"job_id": r.job, "verified_on": "9999-12-31", "method": "pay_stub"}),
+            "data.verified_on",
+        ),
+        (
+            "date field in year 1",
+            "participant",
+            p,
+            envelope("participant_exited", {"exited_on": "0001-01-01", "reason": "completed"}),
+            "data.exited_on",
+        ),
+        (
+            "nested date field decades ahead",
+            "participant",
+            new_id(),
+            envelope(
+                "participant_enrolled",
+                {
+                    "enrolled_on": "2026-03-01",
+                    "counselor_id": new_id(),
+                    "profile": {"display_name": "X", "release_date": "2090-01-01"},
+                },
+            ),
+            "data.profile.release_date",
+        ),
+        (
             "money as a float",
             "participant",
             p,
