@@ -14,8 +14,10 @@ from litestar.testing import AsyncTestClient
 
 from infra.db import Connection, tenant_connection
 from infra.event_store import EventStore, Metadata, NewEvent, RecordedEvent, StreamAppend
+from infra.settings import Settings
 from projections import report_facts
 from projections.holds import holds, release_holds, skip_event
+from projections.rebuild import rebuild
 from projections.runner import catch_up, projection_status
 from tests.support import Api, Tenant
 
@@ -211,3 +213,33 @@ async def test_readiness_and_projections_say_which_event_holds_a_programme(
     other = await Api.login(client, other_tenant.admin_email, other_tenant.password)
     [status] = [p for p in (await other.get("/v1/projections")).json()["projections"] if p["name"] == report_facts.NAME]
     assert (status["held"], status["lag"]) == ([], 0)
+
+
+async def test_a_rebuild_passes_the_bad_event_and_its_hold_becomes_the_live_one(
+    pool: asyncpg.Pool,
+    worker_pool: asyncpg.Pool,
+    owner: asyncpg.Connection,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    settings: Settings,
+) -> None:
+    setup = await _store_with_a_bad_event(pool, tenant, other_tenant)
+    store = EventStore(worker_pool)
+    projection = report_facts.ReportFactsProjection()
+    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=5)
+
+    await rebuild(
+        owner,
+        store,
+        projection,
+        live_table=report_facts.TABLE,
+        app_role=settings.app_role,
+        worker_role=settings.worker_role,
+    )
+
+    assert [(h.name, h.event_id) for h in await holds(worker_pool)] == [(report_facts.NAME, setup.bad.event_id)]
+    assert await _participant_rows(worker_pool, tenant.programme_id) == 2
+    assert await _participant_rows(worker_pool, other_tenant.programme_id) == 1
+    await skip_event(owner, tenant.programme_id, setup.bad.event_id, reason="year 1", skipped_by="ops")
+    assert await release_holds(store, projection, table=report_facts.TABLE) == 1
+    assert await _participant_rows(worker_pool, tenant.programme_id) == 3
