@@ -30,6 +30,7 @@ from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
 from services.api.reading_routes import ReadingController
+from services.api.release_routes import ReleaseController
 from services.api.report_routes import ReportController
 from services.api.scope import participant_scope_guard
 from services.api.security import (
@@ -98,6 +99,7 @@ def create_app(
             ParticipantController,
             PrivacyController,
             ReadingController,
+            ReleaseController,
             ReportController,
             StatusController,
         ],

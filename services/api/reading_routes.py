@@ -19,6 +19,7 @@ from domain.reporting.suppression import Cell, response_rate_cells, suppress_res
 from infra.db import Connection, TenantConnection
 from projections import report_facts
 from projections.registry import PROJECTIONS
+from projections.releases import quarter, released
 from projections.report_facts import FactsCache
 from projections.runner import HeldAt, projection_status
 from services.api.problems import InvalidRequest, problem_responses
@@ -101,6 +102,93 @@ def today_in(zone: dt.tzinfo) -> dt.date:
     return dt.datetime.now(zone).date()
 
 
+async def build_response_rates(
+    db: Connection,
+    facts_cache: FactsCache,
+    principal: Principal,
+    *,
+    from_date: dt.date | None,
+    to_date: dt.date | None,
+    as_of: dt.date | None,
+    group_by: GroupBy | None,
+    counselor_id: uuid.UUID | None,
+    cohort: str | None,
+    as_of_position: int | None,
+) -> ResponseRatesOut:
+    """The response-rate dashboard for this caller (suppressed for a funder), at its position."""
+    programme = await programme_settings(db, principal.programme_id)
+    as_of = as_of or today_in(programme.time_zone)
+    to_date = to_date or as_of
+    from_date = from_date or to_date.replace(day=1)
+    if from_date > to_date:
+        raise InvalidRequest("from", "from is after to")
+    funder = principal.role == "funder"
+    if funder and (group_by == "counselor" or counselor_id is not None):
+        raise InvalidRequest(
+            "group_by" if group_by == "counselor" else "counselor_id",
+            "funders see no per-counselor figures",
+            status=403,
+        )
+    position = await report_position(db, as_of_position)
+    facts = await facts_cache.facts(db, principal.programme_id)
+    params = ReportParams(
+        from_date=from_date,
+        to_date=to_date,
+        as_of=as_of,
+        time_zone=programme.time_zone,
+        as_of_position=position,
+        cohort=cohort,
+        counselor_id=counselor_id,
+    )
+    rates = response_rates(facts, params, group_by)
+    cells = (
+        suppress_response_rates_for_funder(rates, programme.suppress_below) if funder else response_rate_cells(rates)
+    )
+    return ResponseRatesOut(
+        from_date=from_date,
+        to_date=to_date,
+        as_of=as_of,
+        global_position=position,
+        group_by=group_by,
+        overall=cells.overall,
+        groups=cells.groups,
+    )
+
+
+def refuse_chosen_parameters(chosen: dict[str, object]) -> None:
+    """Funders read released reports only: any period, day or position they choose themselves is refused."""
+    for field, value in chosen.items():
+        if value is not None:
+            raise InvalidRequest(
+                field,
+                "funders receive the reports released for them: ask with period= (GET /v1/reports/releases lists "
+                "them), not with from, to, as_of, cohort or as_of_position",
+                status=403,
+            )
+
+
+async def released_dashboard(
+    db: Connection, principal: Principal, period: str | None, group_by: GroupBy | None, refused: dict[str, object]
+) -> ResponseRatesOut:
+    """The response-rate dashboard as released to funders for ``period`` (the latest when None)."""
+    refuse_chosen_parameters(refused)
+    if group_by == "counselor":
+        raise InvalidRequest("group_by", "funders see no per-counselor figures", status=403)
+    release = await released(db, principal.programme_id, period)
+    if release is None:
+        raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
+    return msgspec.convert(release.dashboards[group_by or ""], ResponseRatesOut)
+
+
+PeriodQuery = Annotated[
+    str | None,
+    QueryParameter(
+        description="a released quarter, YYYY-Qn (funders: the latest released when omitted)",
+        pattern=r"^[0-9]{4}-Q[1-4]$",
+    ),
+]
+
+
 DateQuery = Annotated[dt.date | None, QueryParameter(description="a date, YYYY-MM-DD")]
 
 
@@ -142,44 +230,36 @@ class ReadingController(Controller):
         counselor_id: FromQuery[uuid.UUID | None] = None,
         cohort: FromQuery[str | None] = None,
         as_of_position: FromQuery[int | None] = None,
+        period: PeriodQuery = None,
     ) -> ResponseRatesOut:
-        principal = request.user
-        programme = await programme_settings(db, principal.programme_id)
-        as_of = as_of or today_in(programme.time_zone)
-        to_date = to_date or as_of
-        from_date = from_date or to_date.replace(day=1)
-        if from_date > to_date:
-            raise InvalidRequest("from", "from is after to")
-        funder = principal.role == "funder"
-        if funder and (group_by == "counselor" or counselor_id is not None):
-            raise InvalidRequest(
-                "group_by" if group_by == "counselor" else "counselor_id",
-                "funders see no per-counselor figures",
-                status=403,
+        if request.user.role == "funder":
+            return await released_dashboard(
+                db,
+                request.user,
+                period,
+                group_by,
+                refused={
+                    "from": from_date,
+                    "to": to_date,
+                    "as_of": as_of,
+                    "counselor_id": counselor_id,
+                    "cohort": cohort,
+                    "as_of_position": as_of_position,
+                },
             )
-        position = await report_position(db, as_of_position)
-        facts = await facts_cache.facts(db, principal.programme_id)
-        params = ReportParams(
+        if period is not None:
+            if from_date is not None or to_date is not None:
+                raise InvalidRequest("period", "give a period or from and to, not both")
+            from_date, to_date = quarter(period)
+        return await build_response_rates(
+            db,
+            facts_cache,
+            request.user,
             from_date=from_date,
             to_date=to_date,
             as_of=as_of,
-            time_zone=programme.time_zone,
-            as_of_position=position,
-            cohort=cohort,
-            counselor_id=counselor_id,
-        )
-        rates = response_rates(facts, params, group_by)
-        cells = (
-            suppress_response_rates_for_funder(rates, programme.suppress_below)
-            if funder
-            else response_rate_cells(rates)
-        )
-        return ResponseRatesOut(
-            from_date=from_date,
-            to_date=to_date,
-            as_of=as_of,
-            global_position=position,
             group_by=group_by,
-            overall=cells.overall,
-            groups=cells.groups,
+            counselor_id=counselor_id,
+            cohort=cohort,
+            as_of_position=as_of_position,
         )

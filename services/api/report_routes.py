@@ -22,9 +22,16 @@ from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
 from projections.outcome_reports import outcome_body
+from projections.releases import quarter, released
 from projections.report_facts import FactsCache
 from services.api.problems import InvalidRequest, NotFound, problem_responses
-from services.api.reading_routes import programme_settings, report_position, today_in
+from services.api.reading_routes import (
+    PeriodQuery,
+    programme_settings,
+    refuse_chosen_parameters,
+    report_position,
+    today_in,
+)
 from services.api.security import Principal, roles
 
 
@@ -216,7 +223,30 @@ class ReportController(Controller):
         counselor_id: FromQuery[uuid.UUID | None] = None,
         as_of_position: FromQuery[int | None] = None,
         format: FromQuery[ExportFormat | None] = None,
+        period: PeriodQuery = None,
     ) -> Response[Any]:
+        if request.user.role == "funder":
+            refuse_chosen_parameters(
+                {
+                    "from": from_date,
+                    "to": to_date,
+                    "as_of": as_of,
+                    "cohort": cohort,
+                    "counselor_id": counselor_id,
+                    "as_of_position": as_of_position,
+                }
+            )
+            release = await released(db, request.user.programme_id, period)
+            if release is None:
+                raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
+            report = msgspec.convert(release.outcomes, OutcomeReportOut)
+            return await _answer(
+                db, request, report, format, settings=settings, waker=waker, again={"period": release.period}
+            )
+        if period is not None:
+            if from_date is not None or to_date is not None:
+                raise InvalidRequest("period", "give a period or from and to, not both")
+            from_date, to_date = quarter(period)
         report = await build_outcome_report(
             db,
             facts_cache,
@@ -238,7 +268,7 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/monthly",
-        opt=roles("admin", "staff", "funder"),
+        opt=roles("admin", "staff"),
         operation_id="keptMonthlyReports",
         responses=problem_responses(401, 403),
         summary="The monthly outcome reports kept by the worker",
@@ -250,7 +280,7 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/monthly/{as_of:date}",
-        opt=roles("admin", "staff", "funder"),
+        opt=roles("admin", "staff"),
         operation_id="keptMonthlyReport",
         operation_class=ReportOperation,
         responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 404, 422)},

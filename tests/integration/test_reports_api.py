@@ -109,8 +109,14 @@ async def test_funders_see_suppressed_figures_and_no_counselor_breakdown(
     email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
     await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
     funder = await Api.login(client, email, "x" * 12)
-    staff_view = (await api.get(f"/v1/reports/outcomes?{QUERY}")).json()
-    funder_view = (await funder.get(f"/v1/reports/outcomes?{QUERY}")).json()
+    assert (await funder.get("/v1/reports/outcomes")).status_code == 404  # nothing released yet
+    released = await api.post("/v1/reports/releases", {"period": "2025-Q1", "as_of": "2026-09-30"})
+    assert released.status_code == 201, released.text
+    staff_view = (await api.get("/v1/reports/outcomes?from=2025-01-01&to=2025-03-31&as_of=2026-09-30")).json()
+    funder_view = (await funder.get("/v1/reports/outcomes?period=2025-Q1")).json()
+    assert (funder_view["from"], funder_view["to"], funder_view["as_of"]) == ("2025-01-01", "2025-03-31", "2026-09-30")
+    assert funder_view["global_position"] == released.json()["global_position"]
+    assert staff_view["figures"]["enrolled"]["value"] > 10
     assert "counselor" in staff_view["breakdowns"]
     assert "counselor" not in funder_view["breakdowns"]
     assert funder_view["audience"] == "funder"
@@ -126,8 +132,10 @@ async def test_funders_see_suppressed_figures_and_no_counselor_breakdown(
         value = cell["value"]
         if isinstance(value, int) and not isinstance(value, bool):
             assert not 1 <= value <= 10, cell
-    refused = await funder.get(f"/v1/reports/outcomes?{QUERY}&counselor_id={tenant.counselor_id}")
-    assert refused.status_code == 403
+    for chosen in (QUERY, f"counselor_id={tenant.counselor_id}", "period=2025-Q1&as_of_position=1", "cohort=spring"):
+        refused = await funder.get(f"/v1/reports/outcomes?{chosen}")
+        assert refused.status_code == 403, chosen
+        assert refused.json()["errors"][0]["field"] in ("from", "counselor_id", "as_of_position", "cohort")
     assert (await funder.get(f"/v1/participants/{uuid.uuid4()}/events")).status_code == 403
 
 
@@ -160,9 +168,9 @@ async def test_the_worker_keeps_a_monthly_report_that_downloads_unchanged(
     email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
     await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
     funder = await Api.login(client, email, "x" * 12)
-    funder_kept = (await funder.get("/v1/reports/monthly/2026-06-30")).json()
-    assert funder_kept["audience"] == "funder"
-    assert "counselor" not in funder_kept["breakdowns"]
+    # Year-to-date reports nest (January's cohort is inside February's): funders read releases instead.
+    assert (await funder.get("/v1/reports/monthly/2026-06-30")).status_code == 403
+    assert (await funder.get("/v1/reports/monthly")).status_code == 403
 
 
 async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
@@ -178,11 +186,13 @@ async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
     email = f"funder-{uuid.uuid4().hex[:6]}@example.org"
     await create_user(owner, programme_id=tenant.programme_id, email=email, role="funder", password="x" * 12)
     funder = await Api.login(client, email, "x" * 12)
+    assert (await api.post("/v1/reports/releases", {"period": "2025-Q2"})).status_code == 201
     for who in (api, funder):
-        report = (await who.get(f"/v1/reports/outcomes?{QUERY}")).json()
-        position = f"&as_of_position={report['global_position']}"
+        query = QUERY if who is api else "period=2025-Q2"
+        report = (await who.get(f"/v1/reports/outcomes?{query}")).json()
+        position = f"&as_of_position={report['global_position']}" if who is api else ""
 
-        as_csv = await who.get(f"/v1/reports/outcomes?{QUERY}{position}&format=csv")
+        as_csv = await who.get(f"/v1/reports/outcomes?{query}{position}&format=csv")
         assert as_csv.status_code == 200
         assert as_csv.headers["content-type"].startswith("text/csv")
         assert as_csv.headers["x-report-hash"] == report["hash"]
@@ -192,14 +202,14 @@ async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
         assert enrolled[4] == ("" if cell["suppressed"] else str(cell["value"]))
 
         as_xlsx = await who.client.get(
-            f"/v1/reports/outcomes?{QUERY}{position}",
+            f"/v1/reports/outcomes?{query}{position}",
             headers={**who.headers, "Accept": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
         )
         assert as_xlsx.status_code == 200
         workbook = openpyxl.load_workbook(io.BytesIO(as_xlsx.content))
         assert "Summary" in workbook.sheetnames
 
-        as_pdf = await who.download(f"/v1/reports/outcomes?{QUERY}{position}&format=pdf")
+        as_pdf = await who.download(f"/v1/reports/outcomes?{query}{position}&format=pdf")
         assert as_pdf.status_code == 200
         text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(as_pdf.content)).pages)
         assert report["hash"].removeprefix("sha256:")[:16] in text.replace("\n", "")
