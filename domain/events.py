@@ -16,7 +16,10 @@ import msgspec
 Money: TypeAlias = Annotated[
     str, msgspec.Meta(pattern=r"^\d{1,7}(\.\d{1,4})?$", description="decimal string, e.g. 17.50")
 ]
-NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+NO_NUL: Final = "^[^\x00]*$"
+"""Text carries no U+0000: PostgreSQL stores none, so it is refused where it is sent, naming the field."""
+
+NonEmpty: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 LongText: TypeAlias = Annotated[str, msgspec.Meta(max_length=5000)]
 PositiveInt: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 Hours: TypeAlias = Annotated[float, msgspec.Meta(ge=0, le=168)]
@@ -200,7 +203,7 @@ class ParticipantExited(Event, tag="participant_exited", frozen=True, kw_only=Tr
 
 class EntryVoided(Event, tag="entry_voided", frozen=True, kw_only=True):
     voided_event_id: uuid.UUID
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
 
 
 # --- contact stream -----------------------------------------------------------

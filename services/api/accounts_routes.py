@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody
 
+from domain.events import NO_NUL
 from infra.accounts import (
     ROLES,
     LoginPolicy,
@@ -32,14 +33,14 @@ from services.api.problems import Problem, problem, problem_responses
 from services.api.security import Principal, public, roles
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
+Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256, pattern=NO_NUL)]
 
 
 class LoginIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """E-mail and password."""
 
     email: Annotated[str, msgspec.Meta(max_length=254)]
-    password: Annotated[str, msgspec.Meta(max_length=256)]
+    password: Annotated[str, msgspec.Meta(max_length=256, pattern=NO_NUL)]
 
 
 class RefreshIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -29,6 +29,7 @@ from services.api.events_routes import EventsController
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
+from services.api.query_bounds import check_query_bounds
 from services.api.reading_routes import ReadingController
 from services.api.release_routes import ReleaseController
 from services.api.report_routes import ReportController
@@ -116,6 +117,7 @@ def create_app(
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
         guards=[role_guard, participant_scope_guard],
+        before_request=check_query_bounds,
         middleware=[
             DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),
             DefineMiddleware(AccessLogMiddleware, pool=lambda: holder["pool"]),

@@ -144,7 +144,7 @@ def _expected_version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InvalidRequest("If-Match", "If-Match must be the stream version you expect (0 for a new stream)")
     return int(value)
 

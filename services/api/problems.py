@@ -18,6 +18,7 @@ from litestar.types import ExceptionHandlersMap
 from domain.rules import RuleViolation
 from infra.accounts import EmailTaken
 from infra.event_store import ConcurrencyConflict, DuplicateEventId
+from projections.releases import PeriodError
 from services.recording import EventIdReused, VersionMismatch
 
 PROBLEM_JSON = "application/problem+json"
@@ -138,6 +139,12 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
         case asyncpg.UntranslatableCharacterError() | asyncpg.CharacterNotInRepertoireError():
             # PostgreSQL stores no U+0000 in text or jsonb; JSON can carry it, so it is refused here, storing nothing.
             message = "text may not contain the character U+0000"
+            return problem(422, "The request is not valid", message, request, [FieldError("body", message)])
+        case PeriodError():
+            return problem(422, "The request is not valid", str(exc), request, [FieldError("period", str(exc))])
+        case RecursionError():
+            # msgspec's decoder stops at a depth Python cannot follow; no event or request is nested like that.
+            message = "the JSON is nested too deeply"
             return problem(422, "The request is not valid", message, request, [FieldError("body", message)])
         case RuleViolation():
             return problem(
