@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from litestar import Litestar, Request
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from infra.crypto import SubjectKeys
 from infra.db import TenantConnection, create_app_pool, tenant_connection
@@ -38,11 +41,15 @@ from services.api.security import (
     AccessLogMiddleware,
     BearerAuthentication,
     Principal,
+    public,
     role_guard,
     send_security_headers,
 )
 from services.api.status_routes import StatusController
 from services.recording import Recorder
+
+DOCS_ASSETS = "/schema/assets"
+"""Where the API serves the documentation viewer's own files."""
 
 
 def create_app(
@@ -103,6 +110,9 @@ def create_app(
             ReleaseController,
             ReportController,
             StatusController,
+            create_static_files_router(
+                path=DOCS_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], opt=public(), include_in_schema=False
+            ),
         ],
         lifespan=[lifespan],
         dependencies={
@@ -134,6 +144,16 @@ def create_app(
                 "Outcome tracking for reentry employment programmes. Vocabulary: events.md, reports.md, api.md."
             ),
             path="/schema",
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    path=["/", "/swagger"],
+                ),
+                JsonRenderPlugin(),
+                YamlRenderPlugin(),
+            ],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),

@@ -213,15 +213,14 @@ _ALWAYS = {
 }
 # The API answers JSON and files: nothing in them may load, run or be framed.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# The documentation pages under /schema load their viewers (Redoc, Swagger UI,
-# Stoplight Elements, RapiDoc) from public CDNs and start them inline.
-_DOCS_CDNS = "https://cdn.jsdelivr.net https://unpkg.com https://cdn.redoc.ly"
+# The documentation page under /schema (Swagger UI) loads its files from the API itself
+# (/schema/assets, from the swagger-ui-bundle package) and starts them inline: no CDN.
 DOCS_CSP = (
     "default-src 'none'; "
-    f"script-src 'self' 'unsafe-inline' {_DOCS_CDNS}; "
-    f"style-src 'self' 'unsafe-inline' {_DOCS_CDNS} https://fonts.googleapis.com; "
-    f"font-src 'self' data: {_DOCS_CDNS} https://fonts.gstatic.com; "
-    f"img-src 'self' data: {_DOCS_CDNS}; "
+    "script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; "
+    "font-src 'self' data:; "
+    "img-src 'self' data:; "
     "connect-src 'self'; worker-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
