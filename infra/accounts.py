@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import hmac
 import uuid
 from collections.abc import Iterable
-from typing import Literal
+from typing import Final, Literal
 
 import asyncpg
 import msgspec
@@ -140,26 +141,32 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
-def email_hash(email: str) -> bytes:
-    """The SHA-256 of a normalised e-mail address, under which its login attempts are counted."""
-    return hashlib.sha256(email.strip().lower().encode()).digest()
+def email_hash(email: str, key: bytes) -> bytes:
+    """A keyed hash (HMAC-SHA-256) of a normalised e-mail address, under which its login attempts are counted.
+
+    Keyed, so that a copy of the table does not let anyone test guessed addresses against it.
+    """
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).digest()
 
 
 # Seconds left of the latest lockout, if any. A failure locks when it is the
 # `limit`-th within `window` (the frame counts it and those before it), and
 # the lock lasts `lockout` from it. Attempts still 'pending' count: their
-# password is being checked now. For an e-mail address a success clears the
-# failures before it; for a client address it does not, or one valid account
-# would reset the count of guesses at every other.
+# password is being checked now. An e-mail address is locked from one client
+# address at a time (the pair), so that guesses from elsewhere cannot lock its
+# owner out; a success of the pair clears its failures before it. For a client
+# address alone a success does not, or one valid account would reset the count
+# of guesses at every other.
 _EMAIL_LOCK = """
 SELECT ceil(extract(epoch FROM max(at) + $4::interval - now()))::integer
 FROM (
     SELECT at, count(*) OVER (ORDER BY at RANGE BETWEEN $3::interval PRECEDING AND CURRENT ROW) AS failures
     FROM login_attempts
-    WHERE email_hash = $1 AND attempt_id <> $2 AND outcome IN ('pending', 'failed')
+    WHERE email_hash = $1 AND client_address = $6 AND attempt_id <> $2 AND outcome IN ('pending', 'failed')
       AND at > now() - $3::interval - $4::interval
       AND at > coalesce(
-          (SELECT max(at) FROM login_attempts WHERE email_hash = $1 AND outcome = 'succeeded'), '-infinity')
+          (SELECT max(at) FROM login_attempts
+            WHERE email_hash = $1 AND client_address = $6 AND outcome = 'succeeded'), '-infinity')
 ) AS recent
 WHERE failures >= $5
 """
@@ -175,8 +182,19 @@ WHERE failures >= $5
 """
 
 
+# Failures at one e-mail address from every client in the window: past the limit, each
+# further attempt at it waits a little before its password is looked at.
+_EMAIL_FAILURES = """
+SELECT count(*) FROM login_attempts
+WHERE email_hash = $1 AND attempt_id <> $2 AND outcome = 'failed' AND at > now() - $3::interval
+"""
+SLOWDOWN_STEP: Final = 0.25
+SLOWDOWN_MAX: Final = 3.0
+"""Seconds an attempt at a much-guessed address waits per failure past the limit, and at most."""
+
+
 async def attempt_login(
-    pool: asyncpg.Pool, *, email: str, password: str, client_address: str, policy: LoginPolicy
+    pool: asyncpg.Pool, *, email: str, password: str, client_address: str, policy: LoginPolicy, key: bytes
 ) -> UserAccount | None:
     """The account for this e-mail and password, None when wrong; raises ``LoginThrottled`` when locked out.
 
@@ -185,14 +203,14 @@ async def attempt_login(
     check. A locked-out e-mail is refused before its password is looked at,
     the same way whether or not it belongs to anyone.
     """
-    digest = email_hash(email)
+    digest = email_hash(email, key)
     client = client_address[:100]
     attempt_id = await pool.fetchval(
         "INSERT INTO login_attempts (email_hash, client_address) VALUES ($1, $2) RETURNING attempt_id", digest, client
     )
     waits = [
         await pool.fetchval(
-            _EMAIL_LOCK, digest, attempt_id, policy.window, policy.lockout, policy.max_failures_per_email
+            _EMAIL_LOCK, digest, attempt_id, policy.window, policy.lockout, policy.max_failures_per_email, client
         ),
         await pool.fetchval(
             _CLIENT_LOCK, client, attempt_id, policy.window, policy.lockout, policy.max_failures_per_client
@@ -202,6 +220,10 @@ async def attempt_login(
     if wait > 0:
         await _settle_attempt(pool, attempt_id, "refused")
         raise LoginThrottled(wait)
+    # Guesses from many clients do not lock the owner out, but they are slowed: the owner waits a moment too.
+    failures = int(await pool.fetchval(_EMAIL_FAILURES, digest, attempt_id, policy.window))
+    if failures > policy.max_failures_per_email:
+        await asyncio.sleep(min(SLOWDOWN_MAX, SLOWDOWN_STEP * (failures - policy.max_failures_per_email)))
     account = await authenticate(pool, email, password)
     await _settle_attempt(pool, attempt_id, "failed" if account is None else "succeeded")
     return account

@@ -41,6 +41,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     export_wait_seconds: float = 15.0
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or networks). None by
+    # default: behind no proxy, a client could otherwise name any address and escape the per-client limits.
+    trusted_proxies: tuple[str, ...] = ()
     # Base64 of the 32-byte key that wraps every participant's and contact's
     # data key (infra/crypto.py). No default: the API refuses to start without
     # it, since a key made up per process would leave every name unreadable
@@ -98,6 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             export_wait_seconds=float(env.get("PEOPLELINKS_EXPORT_WAIT_SECONDS") or defaults.export_wait_seconds),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
+            trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),
             master_key=env.get("PEOPLELINKS_MASTER_KEY", ""),
             erasure_ledger=env.get("PEOPLELINKS_ERASURE_LEDGER") or defaults.erasure_ledger,
         )

@@ -50,6 +50,7 @@ def api(host: str, port: int, workers: int) -> None:
 
     if os.environ.get("PEOPLELINKS_SECRET_KEY") is None and workers > 1:
         raise click.UsageError("set PEOPLELINKS_SECRET_KEY when running several workers (they must share it)")
+    trusted = Settings.from_env().trusted_proxies
     uvicorn.run(
         "services.api.asgi:build",
         factory=True,
@@ -58,7 +59,9 @@ def api(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,  # access logs would carry ids from paths; the API logs what it needs itself
-        proxy_headers=True,
+        # Forwarded headers only from the proxies named in PEOPLELINKS_TRUSTED_PROXIES (none by default).
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=",".join(trusted) if trusted else None,
     )
 
 

@@ -487,6 +487,9 @@ async def _serve(
             lifespan="on",
             log_level="warning",
             access_log=False,  # access logs would carry ids from paths
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a first look has no proxy in front.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
             timeout_graceful_shutdown=5,
         )
     )

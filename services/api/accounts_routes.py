@@ -126,8 +126,10 @@ class AccountsController(Controller):
         responses=problem_responses(400, 401, 413, 422, 429),
         summary="Exchange e-mail and password for an access token and a refresh token",
         description=(
-            "By default, after 5 failed logins for one e-mail address within 15 minutes (or 20 from one client "
-            "address), logins are refused with 429 and Retry-After for 15 minutes, even with the right password."
+            "By default, after 5 failed logins for one e-mail address from one client address within 15 minutes "
+            "(or 20 from one client address for any e-mail), logins from there are refused with 429 and "
+            "Retry-After for 15 minutes, even with the right password. Failures from elsewhere do not lock the "
+            "address's owner out; past 5 they slow every attempt at that address by up to 3 seconds."
         ),
         status_code=200,
         security=[],
@@ -141,7 +143,12 @@ class AccountsController(Controller):
     ) -> TokenOut:
         client = request.client.host if request.client is not None else "unknown"
         account = await attempt_login(
-            pool, email=data.email, password=data.password, client_address=client, policy=_login_policy(settings)
+            pool,
+            email=data.email,
+            password=data.password,
+            client_address=client,
+            policy=_login_policy(settings),
+            key=settings.secret_key.encode(),
         )
         if account is None:
             raise AuthFailed()

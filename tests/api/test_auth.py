@@ -9,8 +9,10 @@ from typing import Any
 
 import asyncpg
 import jwt
+import pytest
 from litestar.testing import AsyncTestClient
 
+from infra.accounts import SLOWDOWN_STEP, LoginPolicy, LoginThrottled, attempt_login
 from infra.settings import Settings
 from tests.support import Api, Tenant
 
@@ -294,3 +296,31 @@ async def test_login_attempts_keep_no_email_address(client: Client, tenant: Tena
     assert len(rows) == 1
     assert tenant.admin_email not in repr([dict(r) for r in rows])
     assert "email" not in {name for name in rows[0] if name != "email_hash"}
+
+
+async def test_guesses_from_another_client_do_not_lock_the_owner_out(
+    client: Client, tenant: Tenant, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    key = settings.secret_key.encode()
+    for i in range(7):
+        account = await attempt_login(
+            pool,
+            email=tenant.admin_email,
+            password="wrong password!",
+            client_address=f"203.0.113.{i % 2}",
+            policy=LoginPolicy(),
+            key=key,
+        )
+        assert account is None
+    with pytest.raises(LoginThrottled):  # that client is locked out of this address
+        await attempt_login(
+            pool,
+            email=tenant.admin_email,
+            password=tenant.password,
+            client_address="203.0.113.0",
+            policy=LoginPolicy(max_failures_per_email=3),
+            key=key,
+        )
+    started = time.monotonic()
+    assert (await login(client, tenant.admin_email, tenant.password)).status_code == 200  # the owner's own client
+    assert time.monotonic() - started >= SLOWDOWN_STEP  # slowed down by the guesses at the address
