@@ -12,10 +12,10 @@ import msgspec
 
 from domain.reporting.outcomes import OutcomeReport, ParticipantOutcome, participant_outcomes, report_from_outcomes
 from domain.reporting.scope import ReportParams
-from infra.db import Connection
+from infra.db import Connection, tenant_connection
 from projections import report_facts
 from projections.outcome_reports import month_end_period, report_body
-from projections.runner import projection_status
+from projections.positions import report_position
 
 KIND = "monthly_outcomes"
 CHUNK = 500
@@ -26,11 +26,10 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
     """Build and keep the monthly report due on ``today`` for every programme that lacks it; how many were built.
 
     Idempotent: a report already kept is left as it is (the primary key makes
-    two workers racing harmless). Built only once the read model holds every
-    event recorded so far, at that position, so the kept figures are final.
+    two workers racing harmless). Built at a report position pinned for the
+    programme (``projections/positions.py``), kept beside the figures, so the kept
+    figures are final and the same report is answered again by its position.
     """
-    _, statuses = await projection_status(pool, [report_facts.NAME])
-    position = statuses[0].checkpoint
     period_from, as_of = month_end_period(today)
     built = 0
     for programme in await pool.fetch(
@@ -41,12 +40,15 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
         as_of,
     ):
         programme_id: uuid.UUID = programme["programme_id"]
+        async with tenant_connection(pool, programme_id) as conn:
+            at = await report_position(conn, None, [report_facts.NAME])
         params = ReportParams(
             from_date=period_from,
             to_date=as_of,
             as_of=as_of,
             time_zone=zoneinfo.ZoneInfo(programme["time_zone"]),
-            as_of_position=position,
+            as_of_position=at.position,
+            as_of_horizon=at.horizon,
         )
         report = await report_in_chunks(pool, programme_id, params)
         async with pool.acquire() as conn, conn.transaction():
@@ -57,19 +59,20 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
                     programme_id=programme_id,
                     audience=audience,
                     suppress_below=programme["suppress_below"],
-                    global_position=position,
+                    global_position=at.position,
                 )
                 await conn.execute(
                     """INSERT INTO kept_reports (programme_id, kind, as_of, audience, period_from, period_to,
-                                                 global_position, hash, body)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT DO NOTHING""",
+                                                 global_position, horizon, hash, body)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING""",
                     programme_id,
                     KIND,
                     as_of,
                     audience,
                     period_from,
                     as_of,
-                    position,
+                    at.position,
+                    at.horizon,
                     body["hash"],
                     msgspec.json.encode(body).decode(),
                 )

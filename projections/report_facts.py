@@ -58,48 +58,54 @@ class ReportFactsProjection:
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str = TABLE) -> None:
         """Insert the records these events make, then mark the ones their voids name."""
-        programmes, event_ids, participants, kinds, positions, records = [], [], [], [], [], []
-        voids: list[tuple[uuid.UUID, uuid.UUID, object, int]] = []
+        programmes, event_ids, participants, kinds, positions, txs, records = [], [], [], [], [], [], []
+        voids: list[tuple[uuid.UUID, uuid.UUID, object, int, int]] = []
         for recorded in events:
             fact = f.fact_from_event(envelope_of(recorded))
             if fact is None:
                 continue
             if isinstance(fact, f.Void):
-                voids.append((recorded.programme_id, fact.voided_event_id, fact.voided_at, fact.voided_position))
+                voids.append(
+                    (recorded.programme_id, fact.voided_event_id, fact.voided_at, fact.voided_position, fact.voided_tx)
+                )
                 continue
             programmes.append(recorded.programme_id)
             event_ids.append(fact.event_id)
             participants.append(getattr(fact, "participant_id", None))
             kinds.append(type(fact).__name__)
             positions.append(fact.position)
+            txs.append(fact.tx)
             records.append(_ENCODER.encode(fact).decode())
         if event_ids:
             # The records go as text[] and are cast row by row: a jsonb[] parameter would travel as one
             # array literal (the pool's jsonb codec is text), escaped by the client and parsed by the server.
             await conn.execute(
-                f"""INSERT INTO {table} (programme_id, event_id, participant_id, kind, position, record)
-                    SELECT p, e, pa, k, po, r::jsonb
-                    FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
-                        AS x(p, e, pa, k, po, r)
+                f"""INSERT INTO {table} (programme_id, event_id, participant_id, kind, position, tx, record)
+                    SELECT p, e, pa, k, po, t, r::jsonb
+                    FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+                        AS x(p, e, pa, k, po, t, r)
                     ON CONFLICT DO NOTHING""",
                 programmes,
                 event_ids,
                 participants,
                 kinds,
                 positions,
+                txs,
                 records,
             )
         if voids:
             # An event is voided once (the append rules see to it), so this is idempotent.
             await conn.executemany(
-                f"""UPDATE {table} SET voided_at = $3, voided_position = $4, changed = nextval('report_facts_changes')
+                f"""UPDATE {table} SET voided_at = $3, voided_position = $4, voided_tx = $5,
+                        changed = nextval('report_facts_changes')
                     WHERE programme_id = $1 AND event_id = $2 AND voided_at IS NULL""",
                 voids,
             )
 
 
 _SELECT = (
-    "SELECT kind, record::text AS record, voided_at, voided_position, changed FROM {table} WHERE programme_id = $1"
+    "SELECT kind, record::text AS record, tx, voided_at, voided_position, voided_tx, changed"
+    " FROM {table} WHERE programme_id = $1"
 )
 
 
@@ -116,12 +122,17 @@ def _merge(facts: f.Facts, rows: list[asyncpg.Record]) -> int:
             f.mark_void(
                 facts,
                 f.Void(
-                    voided_event_id=decoded.event_id, voided_at=row["voided_at"], voided_position=row["voided_position"]
+                    voided_event_id=decoded.event_id,
+                    voided_at=row["voided_at"],
+                    voided_position=row["voided_position"],
+                    voided_tx=row["voided_tx"] or 0,
                 ),
             )
             continue
+        decoded.tx = row["tx"]
         decoded.voided_at = row["voided_at"]
         decoded.voided_position = row["voided_position"]
+        decoded.voided_tx = row["voided_tx"]
         f.add_record(facts, decoded)  # type: ignore[arg-type]
     return highest
 

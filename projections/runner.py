@@ -58,6 +58,7 @@ def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
         occurred_at=recorded.occurred_at,
         type=recorded.type,
         data=masked(recorded.type, recorded.data),
+        tx=recorded.tx_id,
     )
 
 

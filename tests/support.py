@@ -144,7 +144,7 @@ def incoming(line: dict[str, Any]) -> IncomingEvent:
 async def fact_rows(pool: asyncpg.Pool, table: str, programme_id: uuid.UUID) -> list[tuple[Any, ...]]:
     """One programme's rows of a report-facts table, comparable across tables."""
     rows = await pool.fetch(
-        f"""SELECT event_id, participant_id, kind, position, record::text, voided_at, voided_position
+        f"""SELECT event_id, participant_id, kind, position, tx, record::text, voided_at, voided_position, voided_tx
             FROM {table} WHERE programme_id = $1 ORDER BY event_id""",
         programme_id,
     )

@@ -1,12 +1,13 @@
 """Report facts: the flat records report projections keep, one per event, and the fold that builds them.
 
 Each record maps 1:1 to a table row: the fields of the event a report needs, the
-event's ``event_id`` and ``position`` (its ``global_position``), its exact
-``occurred_at`` (in UTC) and, once an ``entry_voided`` names it, ``voided_at`` (the
-void's own ``occurred_at``) and ``voided_position``. Nothing is decided here about
-what counts: a report decides that for its ``as_of`` and ``as_of_position`` (see
-``domain.reporting.scope``), so one set of facts serves every date and every
-reproducible position.
+event's ``event_id``, ``position`` (its ``global_position``) and ``tx`` (the id of the
+transaction that stored it), its exact ``occurred_at`` (in UTC) and, once an
+``entry_voided`` names it, ``voided_at`` (the void's own ``occurred_at``),
+``voided_position`` and ``voided_tx``. Nothing is decided here about what counts: a
+report decides that for its ``as_of`` and its report position (``as_of_position``
+and ``as_of_horizon``, see ``domain.reporting.scope``), so one set of facts serves
+every date and every reproducible position.
 
 Instants rather than dates are kept because what day an instant falls on depends
 on the programme's time zone, which is a parameter of the report.
@@ -36,6 +37,8 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     occurred_at: dt.datetime
     type: str
     data: dict[str, object]
+    tx: int = 0
+    """The id of the transaction that stored the event (``events.tx_id``)."""
 
 
 class Record(msgspec.Struct, kw_only=True, gc=False):
@@ -49,6 +52,10 @@ class Record(msgspec.Struct, kw_only=True, gc=False):
     occurred_at: dt.datetime
     voided_at: dt.datetime | None = None
     voided_position: int | None = None
+    tx: int = 0
+    """The transaction id of the event: a report position (P, H) holds the record only when ``tx < H``."""
+    voided_tx: int | None = None
+    """The transaction id of the void, once voided."""
 
 
 class Participant(Record, kw_only=True, gc=False):
@@ -218,6 +225,7 @@ class Void(msgspec.Struct, frozen=True, kw_only=True):
     voided_event_id: uuid.UUID
     voided_at: dt.datetime
     voided_position: int
+    voided_tx: int = 0
 
 
 ParticipantRecord: TypeAlias = (
@@ -250,16 +258,39 @@ def _occurred_at(record: Record) -> dt.datetime:
     return record.occurred_at
 
 
-def _void_counts(record: Record, end: dt.datetime, position: int) -> bool:
+class ReportPosition(msgspec.Struct, frozen=True):
+    """A report position: events at or below ``position`` stored by transactions older than ``horizon``.
+
+    Only events whose transaction committed before the position was pinned can be held by it
+    (``docs/decisions.md``), so what a report at ``(P, H)`` counts is the same whenever it is asked.
+    """
+
+    position: int
+    horizon: int
+
+    def holds(self, position: int, tx: int) -> bool:
+        """Whether an event (or the highest position and transaction id of several) is within this position."""
+        return position <= self.position and tx < self.horizon
+
+
+def _void_counts(record: Record, end: dt.datetime, position: ReportPosition) -> bool:
     """Whether the void of a voided record has happened as of a report ending at ``end`` at ``position``."""
-    return record.voided_at is not None and record.voided_at < end and (record.voided_position or 0) <= position
+    return (
+        record.voided_at is not None
+        and record.voided_at < end
+        and position.holds(record.voided_position or 0, record.voided_tx or 0)
+    )
 
 
-def _last_void(voided: Sequence[Record]) -> tuple[dt.datetime, int] | None:
+def _last_void(voided: Sequence[Record]) -> tuple[dt.datetime, int, int] | None:
     instants = [record.voided_at for record in voided if record.voided_at is not None]
     if not instants:
         return None
-    return max(instants), max(record.voided_position or 0 for record in voided)
+    return (
+        max(instants),
+        max(record.voided_position or 0 for record in voided),
+        max(record.voided_tx or 0 for record in voided),
+    )
 
 
 class OutreachIndex(msgspec.Struct, kw_only=True, dict=True):
@@ -290,9 +321,9 @@ class OutreachIndex(msgspec.Struct, kw_only=True, dict=True):
     """The latest response never voided (first or not): a report ending after it sees every one of them."""
     voided_outreaches: list[Outreach]
     voided_responses: list[Response]
-    last_void: tuple[dt.datetime, int] | None
-    """The latest ``voided_at`` and the highest ``voided_position`` of those: once a report is past both, no
-    voided record counts any more, and they need no look."""
+    last_void: tuple[dt.datetime, int, int] | None
+    """The latest ``voided_at``, the highest ``voided_position`` and ``voided_tx`` of those: once a report is
+    past all three, no voided record counts any more, and they need no look."""
 
     @classmethod
     def of(cls, outreaches: Iterable[Outreach], responses: Iterable[Response]) -> OutreachIndex:
@@ -362,15 +393,15 @@ class OutreachIndex(msgspec.Struct, kw_only=True, dict=True):
             for outreach in self.ordered
         )
 
-    def settled(self, end: dt.datetime, position: int) -> bool:
+    def settled(self, end: dt.datetime, position: ReportPosition) -> bool:
         """Whether, for a report ending at ``end`` at ``position``, every voided record is gone (the void counts)."""
         last_void = self.last_void
-        return last_void is None or (last_void[0] < end and last_void[1] <= position)
+        return last_void is None or (last_void[0] < end and position.holds(last_void[1], last_void[2]))
 
-    def count_between(self, start: dt.datetime, end: dt.datetime, position: int) -> tuple[int, int]:
+    def count_between(self, start: dt.datetime, end: dt.datetime, position: ReportPosition) -> tuple[int, int]:
         """(outreaches counted as of a report ending at ``end`` sent from ``start``, how many have a counted response).
 
-        Every record must be at or before ``position`` (the caller checks the participant's highest).
+        ``position`` must hold every record (the caller checks the participant's highest).
         """
         if start >= end:
             return 0, 0
@@ -413,7 +444,7 @@ class OutreachIndex(msgspec.Struct, kw_only=True, dict=True):
 class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
     """Every record of one participant, by kind, in the order they were added.
 
-    ``highest_position``, ``latest_occurred_at`` and ``voided`` summarise the records so
+    ``highest_position``, ``highest_tx``, ``latest_occurred_at`` and ``voided`` summarise the records so
     a report can see at once that all of them count (the usual case) and skip checking
     each one. Values derived from the records (``outreach_index``, see ``derived``) are kept
     beside the fields (``dict=True``: not compared, not encoded) with the change count they
@@ -422,6 +453,7 @@ class ParticipantFacts(msgspec.Struct, kw_only=True, dict=True):
 
     participant_id: uuid.UUID
     highest_position: int = 0
+    highest_tx: int = 0
     latest_occurred_at: dt.datetime | None = None
     voided: int = 0
     """How many of the records carry a void."""
@@ -484,18 +516,20 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
     kind, _, raw_id = envelope.stream_id.partition("-")
     stream_id = uuid.UUID(raw_id)
     event = ev.decode_data(envelope.type, envelope.data)
-    eid, pos = envelope.event_id, envelope.global_position
+    eid, pos, tx = envelope.event_id, envelope.global_position, envelope.tx
     at = _utc(envelope.occurred_at)
     if isinstance(event, ev.EntryVoided):
-        return Void(voided_event_id=event.voided_event_id, voided_at=at, voided_position=envelope.global_position)
+        return Void(
+            voided_event_id=event.voided_event_id, voided_at=at, voided_position=envelope.global_position, voided_tx=tx
+        )
     if kind == "contact":
         if isinstance(event, ev.ContactAdded):
             return Contact(
-                event_id=eid, position=pos, occurred_at=at, contact_id=stream_id, employer_id=event.employer_id
+                event_id=eid, position=pos, tx=tx, occurred_at=at, contact_id=stream_id, employer_id=event.employer_id
             )
         if isinstance(event, ev.ContactUpdated) and event.employer_id is not None:
             return ContactEmployer(
-                event_id=eid, position=pos, occurred_at=at, contact_id=stream_id, employer_id=event.employer_id
+                event_id=eid, position=pos, tx=tx, occurred_at=at, contact_id=stream_id, employer_id=event.employer_id
             )
         return None
     if kind != "participant":
@@ -507,6 +541,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Participant(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 enrolled_on=event.enrolled_on,
@@ -519,12 +554,13 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             )
         case ev.CounselorAssigned():
             return CounselorAssignment(
-                event_id=eid, position=pos, occurred_at=at, participant_id=pid, counselor_id=event.counselor_id
+                event_id=eid, position=pos, tx=tx, occurred_at=at, participant_id=pid, counselor_id=event.counselor_id
             )
         case ev.RelationshipNoted():
             return RelationshipNoted(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 contact_id=event.contact_id,
@@ -535,6 +571,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Outreach(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 outreach_id=event.outreach_id,
@@ -547,6 +584,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Response(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 outreach_id=event.outreach_id,
@@ -556,6 +594,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Meeting(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 meeting_id=event.meeting_id,
@@ -567,6 +606,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Referral(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 referral_id=event.referral_id,
@@ -578,6 +618,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Application(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 application_id=event.application_id,
@@ -589,6 +630,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Interview(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 application_id=event.application_id,
@@ -598,6 +640,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return ApplicationClosure(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 application_id=event.application_id,
@@ -607,6 +650,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Hire(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -622,6 +666,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Verification(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -632,6 +677,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Promotion(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -642,6 +688,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return JobEnd(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 job_id=event.job_id,
@@ -652,6 +699,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
             return Exit(
                 event_id=eid,
                 position=pos,
+                tx=tx,
                 occurred_at=at,
                 participant_id=pid,
                 exited_on=event.exited_on,
@@ -668,11 +716,12 @@ def _bundle(facts: Facts, participant_id: uuid.UUID) -> ParticipantFacts:
     return bundle
 
 
-def changes(holder: ParticipantFacts | Facts) -> tuple[int, int]:
+def changes(holder: ParticipantFacts | Facts) -> tuple[int, int, int]:
     """(how many times a participant's records, or the directory's, were added to or marked, the highest
-    ``position`` or ``voided_position`` among them): equal counts mean the same records, marked the same way."""
+    ``position`` or ``voided_position`` and the highest ``tx`` or ``voided_tx`` among them): equal counts mean
+    the same records, marked the same way; a report position that holds the highest holds all of them."""
     state = holder.__dict__
-    return state.get("_changes", 0), state.get("_top", 0)
+    return state.get("_changes", 0), state.get("_top", 0), state.get("_top_tx", 0)
 
 
 def derived(bundle: ParticipantFacts, name: str, build: Callable[[], T]) -> T:
@@ -686,10 +735,11 @@ def derived(bundle: ParticipantFacts, name: str, build: Callable[[], T]) -> T:
     return held[1]
 
 
-def _touch(holder: ParticipantFacts | Facts, position: int) -> None:
+def _touch(holder: ParticipantFacts | Facts, position: int, tx: int) -> None:
     state = holder.__dict__
     state["_changes"] = state.get("_changes", 0) + 1
     state["_top"] = max(state.get("_top", 0), position)
+    state["_top_tx"] = max(state.get("_top_tx", 0), tx)
 
 
 def add_record(facts: Facts, record: FactRecord) -> None:
@@ -697,7 +747,7 @@ def add_record(facts: Facts, record: FactRecord) -> None:
     facts.by_event_id[record.event_id] = record
     facts.last_position = max(facts.last_position, record.position, record.voided_position or 0)
     if isinstance(record, Contact | ContactEmployer):
-        _touch(facts, max(record.position, record.voided_position or 0))
+        _touch(facts, max(record.position, record.voided_position or 0), max(record.tx, record.voided_tx or 0))
     if isinstance(record, Contact):
         known = facts.contacts.get(record.contact_id)
         if known is None or record.position < known.position:
@@ -707,8 +757,9 @@ def add_record(facts: Facts, record: FactRecord) -> None:
         facts.contact_employers.setdefault(record.contact_id, []).append(record)
         return
     bundle = _bundle(facts, record.participant_id)
-    _touch(bundle, max(record.position, record.voided_position or 0))
+    _touch(bundle, max(record.position, record.voided_position or 0), max(record.tx, record.voided_tx or 0))
     bundle.highest_position = max(bundle.highest_position, record.position)
+    bundle.highest_tx = max(bundle.highest_tx, record.tx)
     if bundle.latest_occurred_at is None or record.occurred_at > bundle.latest_occurred_at:
         bundle.latest_occurred_at = record.occurred_at
     if record.voided_at is not None:
@@ -756,11 +807,12 @@ def mark_void(facts: Facts, void: Void) -> FactRecord | None:
     facts.last_position = max(facts.last_position, void.voided_position)
     record.voided_at = void.voided_at
     record.voided_position = void.voided_position
+    record.voided_tx = void.voided_tx
     if isinstance(record, Contact | ContactEmployer):
-        _touch(facts, void.voided_position)
+        _touch(facts, void.voided_position, void.voided_tx)
     else:
         bundle = facts.participants[record.participant_id]
-        _touch(bundle, void.voided_position)
+        _touch(bundle, void.voided_position, void.voided_tx)
         bundle.voided += 1
     return record
 

@@ -186,9 +186,9 @@ def _employed_in_quarter_after(
 
 def outreach_since(bundle: ParticipantFacts, start: dt.datetime, as_of: AsOf) -> tuple[int, int]:
     """(counted outreaches sent from ``start`` to the end of ``as_of``, how many of them were answered by then)."""
-    if bundle.highest_position <= as_of.position:
+    if as_of.holds(bundle.highest_position, bundle.highest_tx):
         # Nothing after the report's position: what counts is what is dated by then and not voided by then.
-        return bundle.outreach_index().count_between(start, as_of.end, as_of.position)
+        return bundle.outreach_index().count_between(start, as_of.end, as_of.at)
     return outreach_since_by_record(bundle, start, as_of)
 
 
@@ -312,7 +312,7 @@ def participant_outcomes(facts: Facts, params: ReportParams, *, memo: bool = Tru
     latest_enrolment = min(params.to_date, params.as_of)
     outreach_from = start_of_day(params.from_date, params.time_zone)
     counselor_keys: dict[uuid.UUID, str] = {}
-    directory_changes, directory_top = changes(facts)
+    directory_changes, directory_top, directory_top_tx = changes(facts)
     outcomes = []
     for bundle in facts.participants.values():
         enrolment = enrolment_as_of(bundle, as_of)
@@ -324,9 +324,10 @@ def participant_outcomes(facts: Facts, params: ReportParams, *, memo: bool = Tru
         if params.counselor_id is not None and counselor_id != params.counselor_id:
             continue
         if memo:
-            bundle_changes, bundle_top = changes(bundle)
-            position = None if max(bundle_top, directory_top) <= as_of.position else as_of.position
-            key = (as_of.date, as_of.zone, position, bundle_changes, directory_changes)
+            bundle_changes, bundle_top, bundle_top_tx = changes(bundle)
+            # The report position matters only when a record is beyond it (by its position or its transaction).
+            within = as_of.holds(max(bundle_top, directory_top), max(bundle_top_tx, directory_top_tx))
+            key = (as_of.date, as_of.zone, None if within else as_of.at, bundle_changes, directory_changes)
             held: dict[tuple[object, ...], tuple[dt.datetime, ParticipantOutcome]] = bundle.__dict__.setdefault(
                 "_outcomes", {}
             )

@@ -235,9 +235,9 @@ def response_rates(
             counselor = counselor_as_of(bundle, enrolment, as_of)
             if params.counselor_id is not None and counselor != params.counselor_id:
                 continue
-        if indexed and bundle.highest_position <= as_of.position:
+        if indexed and as_of.holds(bundle.highest_position, bundle.highest_tx):
             index = bundle.outreach_index()
-            if index.settled(as_of.end, as_of.position):
+            if index.settled(as_of.end, as_of.at):
                 constant_key = (
                     str(counselor)
                     if group_by == "counselor"

@@ -43,6 +43,7 @@ class ViewParams(msgspec.Struct, frozen=True, kw_only=True):
     as_of: dt.date
     time_zone: dt.tzinfo = dt.UTC
     as_of_position: int | None = None
+    as_of_horizon: int | None = None
     cohort: str | None = None
     counselor_id: uuid.UUID | None = None
 
@@ -56,6 +57,7 @@ def looking_from(params: ViewParams) -> AsOf:
             as_of=params.as_of,
             time_zone=params.time_zone,
             as_of_position=params.as_of_position,
+            as_of_horizon=params.as_of_horizon,
         )
     )
 
@@ -113,7 +115,7 @@ def activity_as_of(bundle: ParticipantFacts, as_of: AsOf) -> Activity:
 
 def removed_as_of(record: Record, as_of: AsOf) -> bool:
     """Whether the record's event happened but a counted void has removed it (a contact, say) by the report."""
-    return record.position <= as_of.position and record.occurred_at < as_of.end and not as_of.counts(record)
+    return as_of.holds(record.position, record.tx) and record.occurred_at < as_of.end and not as_of.counts(record)
 
 
 class OutreachReplies(msgspec.Struct, kw_only=True, gc=False):

@@ -74,10 +74,12 @@ async def _view(
 ) -> tuple[Any, ViewParams, int, int]:
     programme = await programme_settings(db, principal.programme_id)
     day = as_of or today_in(programme.time_zone)
-    position = await report_position(db, None)
+    at = await report_position(db, None)
     facts = await facts_cache.facts(db, principal.programme_id)
-    params = ViewParams(as_of=day, time_zone=programme.time_zone, as_of_position=position, **extra)
-    return facts, params, position, programme.follow_up_after_days
+    params = ViewParams(
+        as_of=day, time_zone=programme.time_zone, as_of_position=at.position, as_of_horizon=at.horizon, **extra
+    )
+    return facts, params, at.position, programme.follow_up_after_days
 
 
 async def _require_participant(db: TenantConnection, programme_id: uuid.UUID, participant_id: uuid.UUID) -> None:

@@ -17,7 +17,8 @@ from domain.reporting.response_rates import GroupBy, response_rates
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
 from infra.db import Connection, TenantConnection
-from projections import report_facts
+from projections import positions, report_facts
+from projections.positions import ReportPosition
 from projections.registry import PROJECTIONS
 from projections.releases import quarter, released
 from projections.report_facts import FactsCache
@@ -80,21 +81,20 @@ async def programme_settings(pool: Connection | asyncpg.Pool, programme_id: uuid
     )
 
 
-async def report_position(pool: Connection | asyncpg.Pool, requested: int | None) -> int:
-    """The position a report is computed at: every event up to it is in the read model.
+async def report_position(db: TenantConnection, requested: int | None) -> ReportPosition:
+    """The report position (P, H) a read is computed at (``projections/positions.py``), errors as problems.
 
     Asking for a later position than the read model holds is refused rather than
     answered with figures that would change once the worker catches up.
     """
-    _, statuses = await projection_status(pool, [report_facts.NAME])
-    ready = statuses[0].checkpoint
-    if requested is None:
-        return ready
-    if requested > ready:
+    try:
+        return await positions.report_position(db, requested, [report_facts.NAME])
+    except positions.InvalidPosition as e:
+        raise InvalidRequest("as_of_position", str(e)) from e
+    except positions.PositionNotReached as e:
         raise InvalidRequest(
-            "as_of_position", f"the read models hold events up to {ready} so far; retry shortly", status=409
-        )
-    return requested
+            "as_of_position", f"the read models hold events up to {e.ready} so far; retry shortly", status=409
+        ) from e
 
 
 def today_in(zone: dt.tzinfo) -> dt.date:
@@ -103,7 +103,7 @@ def today_in(zone: dt.tzinfo) -> dt.date:
 
 
 async def build_response_rates(
-    db: Connection,
+    db: TenantConnection,
     facts_cache: FactsCache,
     principal: Principal,
     *,
@@ -129,14 +129,15 @@ async def build_response_rates(
             "funders see no per-counselor figures",
             status=403,
         )
-    position = await report_position(db, as_of_position)
+    at = await report_position(db, as_of_position)
     facts = await facts_cache.facts(db, principal.programme_id)
     params = ReportParams(
         from_date=from_date,
         to_date=to_date,
         as_of=as_of,
         time_zone=programme.time_zone,
-        as_of_position=position,
+        as_of_position=at.position,
+        as_of_horizon=at.horizon,
         cohort=cohort,
         counselor_id=counselor_id,
     )
@@ -148,7 +149,7 @@ async def build_response_rates(
         from_date=from_date,
         to_date=to_date,
         as_of=as_of,
-        global_position=position,
+        global_position=at.position,
         group_by=group_by,
         overall=cells.overall,
         groups=cells.groups,
@@ -168,7 +169,7 @@ def refuse_chosen_parameters(chosen: dict[str, object]) -> None:
 
 
 async def released_dashboard(
-    db: Connection, principal: Principal, period: str | None, group_by: GroupBy | None, refused: dict[str, object]
+    db: TenantConnection, principal: Principal, period: str | None, group_by: GroupBy | None, refused: dict[str, object]
 ) -> ResponseRatesOut:
     """The response-rate dashboard as released to funders for ``period`` (the latest when None)."""
     refuse_chosen_parameters(refused)

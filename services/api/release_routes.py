@@ -64,7 +64,7 @@ class ReleaseController(Controller):
             raise InvalidRequest("as_of", f"{data.period} ends on {last.isoformat()}: release it after that day")
         if as_of > today:
             raise InvalidRequest("as_of", "as_of is after today")
-        position = await report_position(db, None)
+        position = (await report_position(db, None)).position
         # The funder editions, computed exactly as a funder asking for them would get them.
         funder = Principal(user_id=principal.user_id, programme_id=principal.programme_id, role="funder")
         outcomes = await build_outcome_report(

@@ -16,7 +16,7 @@ from litestar.openapi.spec import Operation
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.reporting.scope import ReportParams
-from infra.db import Connection, TenantConnection
+from infra.db import TenantConnection
 from infra.export_jobs import render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
@@ -52,7 +52,7 @@ class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_
 
 
 async def build_outcome_report(
-    pool: Connection,
+    pool: TenantConnection,
     facts_cache: FactsCache,
     principal: Principal,
     *,
@@ -73,14 +73,15 @@ async def build_outcome_report(
     from_date = from_date or dt.date(to_date.year, 1, 1)
     if from_date > to_date:
         raise InvalidRequest("from", "from is after to")
-    position = await report_position(pool, as_of_position)
+    at = await report_position(pool, as_of_position)
     facts = await facts_cache.facts(pool, principal.programme_id)
     params = ReportParams(
         from_date=from_date,
         to_date=to_date,
         as_of=as_of,
         time_zone=programme.time_zone,
-        as_of_position=position,
+        as_of_position=at.position,
+        as_of_horizon=at.horizon,
         cohort=cohort,
         counselor_id=counselor_id,
     )
@@ -90,7 +91,7 @@ async def build_outcome_report(
         programme_id=principal.programme_id,
         audience="funder" if funder else "staff",
         suppress_below=programme.suppress_below,
-        global_position=position,
+        global_position=at.position,
     )
     return msgspec.convert(body, OutcomeReportOut)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from typing import Any
+
+import msgspec
 
 from domain.reporting.facts import EventEnvelope, Facts, facts_from_events
 from domain.reporting.scope import ReportParams
@@ -51,6 +54,12 @@ class History:
             )
         )
         return event_id
+
+    def commit_out_of_order(self, rng: random.Random) -> None:
+        """Give the events transaction ids 1..n in a shuffled order: commit order is not position order."""
+        txs = list(range(1, len(self.envelopes) + 1))
+        rng.shuffle(txs)
+        self.envelopes = [msgspec.structs.replace(e, tx=tx) for e, tx in zip(self.envelopes, txs, strict=True)]
 
     @property
     def position(self) -> int:

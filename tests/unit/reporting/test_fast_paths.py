@@ -19,6 +19,16 @@ from tests.unit.reporting.history import COUNSELOR, OTHER_COUNSELOR, History, at
 DAY0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 
 
+def _report_positions(history: History, cut: float) -> list[dict[str, int | None]]:
+    """No limit, a position, a horizon, and both (events carry shuffled transaction ids)."""
+    cut_at = max(1, int(history.position * cut))
+    return [
+        {"as_of_position": position, "as_of_horizon": horizon}
+        for position in (None, cut_at)
+        for horizon in (None, len(history.envelopes) + 1 - cut_at)
+    ]
+
+
 def _history(rng: random.Random) -> tuple[History, list[f.ParticipantFacts]]:
     """One participant's outreaches and responses (several per outreach, recorded out of order), some voided."""
     history = History()
@@ -41,6 +51,7 @@ def _history(rng: random.Random) -> tuple[History, list[f.ParticipantFacts]]:
             voided = rng.choice(history.envelopes[1:])
             if voided.type in {"outreach_sent", "response_received"}:
                 history.void_in(participant, voided.event_id, when)
+    history.commit_out_of_order(rng)
     folded = history.facts()
     # The same records added in another order (as a cache refresh may), voids marked last.
     shuffled = f.Facts()
@@ -65,10 +76,9 @@ def test_outreach_counts_by_bisection_equal_counts_record_by_record(
     rng = random.Random(seed)
     history, bundles = _history(rng)
     as_of = (DAY0 + dt.timedelta(days=as_of_day)).date().isoformat()
-    position = max(1, int(history.position * cut))
     start = at((DAY0 + dt.timedelta(days=start_day)).date().isoformat(), "00:00:00")
-    for as_of_position in (None, position):
-        looking = AsOf(params("2025-01-01", as_of, as_of, as_of_position=as_of_position))
+    for report_position in _report_positions(history, cut):
+        looking = AsOf(params("2025-01-01", as_of, as_of, **report_position))
         for bundle in bundles:
             assert outreach_since(bundle, start, looking) == outreach_since_by_record(bundle, start, looking)
 
@@ -102,11 +112,12 @@ def test_people_link_count_equals_the_links_with_their_days(seed: int, as_of_day
             voided = rng.choice(history.envelopes[1:])
             if voided.stream_id.startswith("participant-") and voided.type != "entry_voided":
                 history.void_in(participant, voided.event_id, when())
+    history.commit_out_of_order(rng)
     facts = history.facts()
     bundle = facts.participants[participant]
     as_of_date = (DAY0 + dt.timedelta(days=as_of_day)).date().isoformat()
-    for as_of_position in (None, max(1, int(history.position * cut))):
-        looking = AsOf(params("2025-01-01", as_of_date, as_of_date, as_of_position=as_of_position))
+    for report_position in _report_positions(history, cut):
+        looking = AsOf(params("2025-01-01", as_of_date, as_of_date, **report_position))
         jobs = jobs_as_of(bundle, looking)
         assert people_link_count(bundle, jobs, facts.contacts, looking) == len(
             people_links_since(bundle, jobs, facts.contacts, looking)
@@ -145,6 +156,7 @@ def _programme(rng: random.Random) -> History:
                     "response_received",
                 }:
                     history.void_in(participant, voided.event_id, when)
+    history.commit_out_of_order(rng)
     return history
 
 
@@ -163,12 +175,9 @@ def test_response_rates_from_the_index_equal_response_rates_record_by_record(
     facts = history.facts()
     first = (DAY0 + dt.timedelta(days=from_day)).date()
     last = first + dt.timedelta(days=length)
-    for as_of_position in (None, max(1, int(history.position * cut))):
+    for report_position in _report_positions(history, cut):
         report = params(
-            first.isoformat(),
-            last.isoformat(),
-            (last + dt.timedelta(days=late)).isoformat(),
-            as_of_position=as_of_position,
+            first.isoformat(), last.isoformat(), (last + dt.timedelta(days=late)).isoformat(), **report_position
         )
         for group_by in (None, *GROUP_BYS):
             assert response_rates(facts, report, group_by) == response_rates(facts, report, group_by, indexed=False)
@@ -190,14 +199,22 @@ def test_outcomes_kept_per_participant_equal_outcomes_computed_afresh_as_records
         )
     if rng.random() < 0.5:
         history.void(f"contact-{contact}", history.envelopes[-len(people) - 1].event_id, DAY0 + dt.timedelta(days=30))
+    history.commit_out_of_order(rng)
     days = [(DAY0 + dt.timedelta(days=n)).date().isoformat() for n in (10, 40, 200)]
     folded = f.Facts()
     for step, envelope in enumerate(history.envelopes, start=1):
         f.apply(folded, envelope)
         if rng.random() < 0.3 or step == len(history.envelopes):
-            positions = [None, step, max(1, step - 3), max(1, step - 8)]
+            horizons = [None, rng.randint(1, len(history.envelopes) + 1)]
+            positions = [(p, h) for p in (None, step, max(1, step - 3), max(1, step - 8)) for h in horizons]
             rng.shuffle(positions)
-            for position in positions:  # the same records, seen from several positions in turn
+            for position, horizon in positions:  # the same records, seen from several positions in turn
                 as_of = rng.choice(days)
-                report = params(rng.choice(["2025-02-15", "2025-03-01"]), as_of, as_of, as_of_position=position)
+                report = params(
+                    rng.choice(["2025-02-15", "2025-03-01"]),
+                    as_of,
+                    as_of,
+                    as_of_position=position,
+                    as_of_horizon=horizon,
+                )
                 assert participant_outcomes(folded, report) == participant_outcomes(folded, report, memo=False)

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -587,6 +588,28 @@ def test_as_of_position_ignores_events_and_voids_appended_after_it() -> None:
 
     assert (reproduced.enrolled, reproduced.placed) == (1, 1)
     assert (fresh.enrolled, fresh.placed) == (2, 1)
+
+
+def test_as_of_horizon_leaves_out_events_and_voids_whose_transaction_is_not_below_it() -> None:
+    """Appends in flight when a position was pinned commit later with a transaction id at or above its horizon."""
+    history = History()
+    first = history.enrol("2025-01-06")
+    history.hire(first, "2025-02-01")
+    second = history.enrol("2025-01-06")
+    history.hire(second, "2025-02-01")
+    history.void_in(second, history.last_event, at("2025-02-05"))
+    # Transaction ids: the first hire and the void committed after the others (in flight at horizon 5).
+    txs = [1, 5, 2, 3, 6]
+    history.envelopes = [msgspec.structs.replace(e, tx=tx) for e, tx in zip(history.envelopes, txs, strict=True)]
+    everything = history.position
+
+    pinned = figures(history, "2025-01-01", "2025-12-31", "2025-12-31", as_of_position=everything, as_of_horizon=5)
+    later = figures(history, "2025-01-01", "2025-12-31", "2025-12-31", as_of_position=everything, as_of_horizon=6)
+    fresh = figures(history, "2025-01-01", "2025-12-31", "2025-12-31")
+
+    assert (pinned.enrolled, pinned.placed) == (2, 1)  # the second's hire; neither the first's nor the void
+    assert later.placed == 2  # the first's hire too; the void still not
+    assert fresh.placed == 1  # the first's hire; the second's voided
 
 
 def test_report_depends_only_on_the_facts_and_parameters() -> None:
