@@ -34,7 +34,6 @@ __all__ = [
     "catch_up",
     "envelope_of",
     "lock_key",
-    "new_table_suffix",
     "projection_status",
     "read_checkpoint",
 ]
@@ -44,9 +43,11 @@ class Projection(Protocol):
     """A read model: a name, the table(s) it writes, and how a batch of events changes them."""
 
     name: str
+    tables: tuple[str, ...]
+    """Every live table it writes (a rebuild makes fresh ones of each and swaps them all in)."""
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str) -> None:
-        """Write the read-model rows for ``events`` into ``table`` (idempotently)."""
+        """Write the read-model rows for ``events`` into ``table`` (a table, or a prefix of tables; idempotently)."""
 
 
 def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
@@ -204,8 +205,3 @@ async def projection_status(
             )
         )
     return head, statuses
-
-
-def new_table_suffix() -> str:
-    """A unique suffix for a rebuild's fresh tables."""
-    return uuid.uuid4().hex[:8]
