@@ -162,8 +162,6 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
                         EventStore(pool),
                         projection,
                         live_table=table,
-                        app_role=settings.app_role,
-                        worker_role=settings.worker_role,
                         batch_size=batch_size,
                         progress=report,
                     )

@@ -74,13 +74,15 @@ async def programme_settings(pool: Connection | asyncpg.Pool, programme_id: uuid
     )
 
 
-async def report_position(pool: Connection | asyncpg.Pool, requested: int | None) -> int:
-    """The position a report is computed at: every event up to it is in the read model.
+async def report_position(
+    pool: Connection | asyncpg.Pool, requested: int | None, *, projection: str = report_facts.NAME
+) -> int:
+    """The position a report is computed at: every event up to it is in the read model (``projection``).
 
     Asking for a later position than the read model holds is refused rather than
     answered with figures that would change once the worker catches up.
     """
-    _, statuses = await projection_status(pool, [report_facts.NAME])
+    _, statuses = await projection_status(pool, [projection])
     ready = statuses[0].checkpoint
     if requested is None:
         return ready

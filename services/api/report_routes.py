@@ -20,9 +20,10 @@ from infra.db import Connection, TenantConnection
 from infra.export_jobs import render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
+from projections import read_models
 from projections.kept_reports import KeptReport, kept_body, list_kept
-from projections.outcome_reports import outcome_body
-from projections.report_facts import FactsCache
+from projections.outcome_queries import ReportPosition
+from projections.outcome_reports import answer_outcomes
 from services.api.problems import InvalidRequest, NotFound, problem_responses
 from services.api.reading_routes import programme_settings, report_position, today_in
 from services.api.security import Principal, roles
@@ -46,7 +47,6 @@ class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_
 
 async def build_outcome_report(
     pool: Connection,
-    facts_cache: FactsCache,
     principal: Principal,
     *,
     from_date: dt.date | None,
@@ -66,8 +66,7 @@ async def build_outcome_report(
     from_date = from_date or dt.date(to_date.year, 1, 1)
     if from_date > to_date:
         raise InvalidRequest("from", "from is after to")
-    position = await report_position(pool, as_of_position)
-    facts = await facts_cache.facts(pool, principal.programme_id)
+    position = await report_position(pool, as_of_position, projection=read_models.NAME)
     params = ReportParams(
         from_date=from_date,
         to_date=to_date,
@@ -77,13 +76,13 @@ async def build_outcome_report(
         cohort=cohort,
         counselor_id=counselor_id,
     )
-    body = outcome_body(
-        facts,
+    body = await answer_outcomes(
+        pool,
         params,
         programme_id=principal.programme_id,
         audience="funder" if funder else "staff",
         suppress_below=programme.suppress_below,
-        global_position=position,
+        at=ReportPosition(position=position),
     )
     return msgspec.convert(body, OutcomeReportOut)
 
@@ -206,7 +205,6 @@ class ReportController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         settings: NamedDependency[Settings],
         waker: NamedDependency[Waker],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first enrolment day")] = None,
@@ -219,7 +217,6 @@ class ReportController(Controller):
     ) -> Response[Any]:
         report = await build_outcome_report(
             db,
-            facts_cache,
             request.user,
             from_date=from_date,
             to_date=to_date,
