@@ -18,6 +18,8 @@ from domain.reporting.facts import Facts
 from domain.reporting.outcomes import OutcomeReport, outcome_report
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import outcome_cells, suppress_for_funder
+from infra.db import Connection
+from projections import outcome_queries
 
 Audience = Literal["staff", "funder"]
 _CANONICAL = msgspec.json.Encoder(order="sorted")
@@ -37,9 +39,36 @@ def outcome_body(
     suppress_below: int,
     global_position: int,
 ) -> dict[str, Any]:
-    """The report's JSON body for one audience (suppressed for funders), hash included."""
+    """The report's JSON body for one audience (suppressed for funders), hash included, from facts in memory.
+
+    Kept for the exports' tests and the benchmark's comparison; the API answers with ``answer_outcomes``.
+    """
     return report_body(
         outcome_report(facts, params),
+        params,
+        programme_id=programme_id,
+        audience=audience,
+        suppress_below=suppress_below,
+        global_position=global_position,
+    )
+
+
+async def answer_outcomes(
+    conn: Connection,
+    params: ReportParams,
+    *,
+    programme_id: uuid.UUID,
+    audience: Audience,
+    suppress_below: int,
+    global_position: int,
+) -> dict[str, Any]:
+    """The report's JSON body answered from the read-model tables (``outcome_queries``), hash included.
+
+    The same body, and hash, as ``outcome_body`` over the same events: the SQL gives the
+    ``OutcomeReport`` the pure functions give (property-tested), and both are shaped here.
+    """
+    return report_body(
+        await outcome_queries.outcome_report(conn, programme_id, params),
         params,
         programme_id=programme_id,
         audience=audience,

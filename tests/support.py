@@ -15,6 +15,9 @@ from litestar.testing import AsyncTestClient
 
 from domain.events import decode_data
 from infra.crypto import SubjectKeys
+from infra.event_store import EventStore
+from projections.registry import PROJECTIONS
+from projections.runner import catch_up
 from services.recording import IncomingEvent
 
 # The master key of this test run (the settings fixture's PEOPLELINKS_MASTER_KEY).
@@ -149,3 +152,10 @@ async def fact_rows(pool: asyncpg.Pool, table: str, programme_id: uuid.UUID) -> 
         programme_id,
     )
     return [tuple(r.values()) for r in rows]
+
+
+async def project_everything(worker_pool: asyncpg.Pool) -> None:
+    """Bring every projection the worker keeps up to the store's head (as the worker would)."""
+    store = EventStore(worker_pool)
+    for projection, table in PROJECTIONS.values():
+        await catch_up(store, projection, table=table)

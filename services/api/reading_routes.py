@@ -17,7 +17,7 @@ from domain.reporting.response_rates import GroupBy, response_rates
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
 from infra.db import Connection, TenantConnection
-from projections import positions, report_facts
+from projections import positions, read_models, report_facts
 from projections.positions import ReportPosition
 from projections.registry import PROJECTIONS
 from projections.releases import quarter, released
@@ -88,7 +88,7 @@ async def report_position(db: TenantConnection, requested: int | None) -> Report
     answered with figures that would change once the worker catches up.
     """
     try:
-        return await positions.report_position(db, requested, [report_facts.NAME])
+        return await positions.report_position(db, requested, [report_facts.NAME, read_models.NAME])
     except positions.InvalidPosition as e:
         raise InvalidRequest("as_of_position", str(e)) from e
     except positions.PositionNotReached as e:

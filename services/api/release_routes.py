@@ -69,7 +69,6 @@ class ReleaseController(Controller):
         funder = Principal(user_id=principal.user_id, programme_id=principal.programme_id, role="funder")
         outcomes = await build_outcome_report(
             db,
-            facts_cache,
             funder,
             from_date=first,
             to_date=last,

@@ -21,9 +21,8 @@ from infra.export_jobs import render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
-from projections.outcome_reports import outcome_body
+from projections.outcome_reports import answer_outcomes
 from projections.releases import quarter, released
-from projections.report_facts import FactsCache
 from services.api.problems import InvalidRequest, NotFound, problem_responses
 from services.api.reading_routes import (
     PeriodQuery,
@@ -53,7 +52,6 @@ class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_
 
 async def build_outcome_report(
     pool: TenantConnection,
-    facts_cache: FactsCache,
     principal: Principal,
     *,
     from_date: dt.date | None,
@@ -74,7 +72,6 @@ async def build_outcome_report(
     if from_date > to_date:
         raise InvalidRequest("from", "from is after to")
     at = await report_position(pool, as_of_position)
-    facts = await facts_cache.facts(pool, principal.programme_id)
     params = ReportParams(
         from_date=from_date,
         to_date=to_date,
@@ -85,8 +82,8 @@ async def build_outcome_report(
         cohort=cohort,
         counselor_id=counselor_id,
     )
-    body = outcome_body(
-        facts,
+    body = await answer_outcomes(
+        pool,
         params,
         programme_id=principal.programme_id,
         audience="funder" if funder else "staff",
@@ -214,7 +211,6 @@ class ReportController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         settings: NamedDependency[Settings],
         waker: NamedDependency[Waker],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first enrolment day")] = None,
@@ -250,7 +246,6 @@ class ReportController(Controller):
             from_date, to_date = quarter(period)
         report = await build_outcome_report(
             db,
-            facts_cache,
             request.user,
             from_date=from_date,
             to_date=to_date,

@@ -6,10 +6,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from infra.event_store import EventStore
-from projections import report_facts
-from projections.runner import catch_up
-from tests.support import Api, Tenant, envelope, new_id
+from tests.support import Api, Tenant, envelope, new_id, project_everything
 
 
 @pytest.fixture
@@ -25,7 +22,7 @@ async def other_counselor(client: AsyncTestClient, api: Api) -> Api:  # type: ig
 
 
 async def _project(worker_pool: asyncpg.Pool) -> None:
-    await catch_up(EventStore(worker_pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    await project_everything(worker_pool)
 
 
 @pytest.fixture

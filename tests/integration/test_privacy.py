@@ -26,13 +26,11 @@ from infra.db import Connection, tenant_connection
 from infra.erasures import ErasureLedger
 from infra.event_store import EventStore, Metadata
 from infra.settings import Settings
-from projections import report_facts
-from projections.runner import catch_up
 from services.api.app import create_app
 from services.cli import main
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import Api, Tenant, envelope, incoming, new_id, subject_keys
+from tests.support import Api, Tenant, envelope, incoming, new_id, project_everything, subject_keys
 
 Client = AsyncTestClient  # type: ignore[type-arg]
 
@@ -120,7 +118,7 @@ async def _seed_programme(pool: asyncpg.Pool, tenant: Tenant) -> None:
 
 
 async def _project(worker_pool: asyncpg.Pool) -> None:
-    await catch_up(EventStore(worker_pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    await project_everything(worker_pool)
 
 
 async def _database_text(owner: asyncpg.Connection) -> str:

@@ -22,16 +22,15 @@ from infra.event_store import EventStore, Metadata
 from infra.export_jobs import render_pending
 from projections import kept_reports, report_facts
 from projections.kept_reports import keep_monthly_reports
-from projections.runner import catch_up
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import Api, Tenant, envelope, incoming, subject_keys
+from tests.support import Api, Tenant, envelope, incoming, project_everything, subject_keys
 
 QUERY = "from=2025-01-01&to=2026-06-30&as_of=2026-09-30"
 
 
 async def _project(pool: asyncpg.Pool) -> None:
-    await catch_up(EventStore(pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    await project_everything(pool)
 
 
 async def _seed(
