@@ -821,8 +821,9 @@ async def reset_projections(store: BenchStore) -> None:
     """Empty every projection's table and forget its checkpoint (as the owner), so it starts from position 0."""
     conn = await asyncpg.connect(store.database_url)
     try:
-        for _, table in PROJECTIONS.values():
-            await conn.execute(f'TRUNCATE "{table}"')
+        for projection, _ in PROJECTIONS.values():
+            for table in projection.tables:
+                await conn.execute(f'TRUNCATE "{table}"')
         await conn.execute("DELETE FROM projection_checkpoints")
         await conn.execute("DELETE FROM kept_reports")
     finally:

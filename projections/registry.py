@@ -1,12 +1,13 @@
-"""Every projection the worker keeps, by name, with its live table."""
+"""Every projection the worker keeps, by name, with its live table (or the prefix of its live tables)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from projections import report_facts
+from projections import read_models, report_facts
 from projections.runner import Projection
 
 PROJECTIONS: Final[dict[str, tuple[Projection, str]]] = {
     report_facts.NAME: (report_facts.ReportFactsProjection(), report_facts.TABLE),
+    read_models.NAME: (read_models.ReadModelsProjection(), read_models.LIVE_PREFIX),
 }

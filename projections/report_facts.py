@@ -55,6 +55,7 @@ class ReportFactsProjection:
     """Keeps ``report_facts`` in step with the store."""
 
     name = NAME
+    tables: tuple[str, ...] = (TABLE,)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str = TABLE) -> None:
         """Insert the records these events make, then mark the ones their voids name."""

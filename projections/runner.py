@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 import zlib
 from collections.abc import Sequence
 from typing import Protocol
@@ -29,9 +28,11 @@ class Projection(Protocol):
     """A read model: a name, the table(s) it writes, and how a batch of events changes them."""
 
     name: str
+    tables: tuple[str, ...]
+    """Every live table it writes (a rebuild makes fresh ones of each and swaps them all in)."""
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str) -> None:
-        """Write the read-model rows for ``events`` into ``table`` (idempotently)."""
+        """Write the read-model rows for ``events`` into ``table`` (a table, or a prefix of tables; idempotently)."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,8 +187,3 @@ async def projection_status(
             )
         )
     return head, statuses
-
-
-def new_table_suffix() -> str:
-    """A unique suffix for a rebuild's fresh tables."""
-    return uuid.uuid4().hex[:8]

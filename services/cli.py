@@ -128,6 +128,7 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
 
     from infra.db import connect_owner, create_worker_pool
     from infra.event_store import EventStore
+    from projections.rebuild import RebuildRunning
     from projections.rebuild import rebuild as rebuild_projection
     from projections.registry import PROJECTIONS
 
@@ -162,8 +163,6 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
                         EventStore(pool),
                         projection,
                         live_table=table,
-                        app_role=settings.app_role,
-                        worker_role=settings.worker_role,
                         batch_size=batch_size,
                         progress=report,
                     )
@@ -172,7 +171,10 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
             await pool.close()
             await owner.close()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except RebuildRunning as e:
+        raise click.ClickException(str(e)) from e
 
 
 @main.group()

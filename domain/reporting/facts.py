@@ -467,9 +467,17 @@ class Facts(msgspec.Struct, kw_only=True, dict=True):
 
 
 def _utc(instant: dt.datetime) -> dt.datetime:
+    if instant.tzinfo is dt.UTC:
+        return instant  # as the store hands instants back: nothing to check or convert
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"occurred_at must carry an offset, got {instant.isoformat()}")
     return instant.astimezone(dt.UTC)
+
+
+@functools.lru_cache(maxsize=8192)
+def _stream_uuid(raw_id: str) -> uuid.UUID:
+    """The id of a stream (a participant's events come in runs: parsing it once a run saves most of the work)."""
+    return uuid.UUID(raw_id)
 
 
 def _money(value: str | None) -> Decimal | None:
@@ -482,7 +490,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
     Stateless, so a projection can turn each event into its row on its own.
     """
     kind, _, raw_id = envelope.stream_id.partition("-")
-    stream_id = uuid.UUID(raw_id)
+    stream_id = _stream_uuid(raw_id)
     event = ev.decode_data(envelope.type, envelope.data)
     eid, pos = envelope.event_id, envelope.global_position
     at = _utc(envelope.occurred_at)

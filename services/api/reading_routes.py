@@ -13,13 +13,13 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from domain.reporting.response_rates import GroupBy, response_rates
+from domain.reporting.response_rates import GroupBy
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
 from infra.db import Connection, TenantConnection
-from projections import report_facts
+from projections import read_models, report_facts
 from projections.registry import PROJECTIONS
-from projections.report_facts import FactsCache
+from projections.response_rate_queries import response_rates_at
 from projections.runner import projection_status
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
@@ -74,13 +74,15 @@ async def programme_settings(pool: Connection | asyncpg.Pool, programme_id: uuid
     )
 
 
-async def report_position(pool: Connection | asyncpg.Pool, requested: int | None) -> int:
-    """The position a report is computed at: every event up to it is in the read model.
+async def report_position(
+    pool: Connection | asyncpg.Pool, requested: int | None, projection: str = report_facts.NAME
+) -> int:
+    """The position a report is computed at: every event up to it is in the read model ``projection`` keeps.
 
     Asking for a later position than the read model holds is refused rather than
     answered with figures that would change once the worker catches up.
     """
-    _, statuses = await projection_status(pool, [report_facts.NAME])
+    _, statuses = await projection_status(pool, [projection])
     ready = statuses[0].checkpoint
     if requested is None:
         return ready
@@ -128,7 +130,6 @@ class ReadingController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first day, inclusive")] = None,
         to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last day, inclusive")] = None,
         as_of: Annotated[dt.date | None, QueryParameter(description="the day the dashboard looks from")] = None,
@@ -151,8 +152,7 @@ class ReadingController(Controller):
                 "funders see no per-counselor figures",
                 status=403,
             )
-        position = await report_position(db, as_of_position)
-        facts = await facts_cache.facts(db, principal.programme_id)
+        position = await report_position(db, as_of_position, read_models.NAME)
         params = ReportParams(
             from_date=from_date,
             to_date=to_date,
@@ -162,7 +162,7 @@ class ReadingController(Controller):
             cohort=cohort,
             counselor_id=counselor_id,
         )
-        rates = response_rates(facts, params, group_by)
+        rates = await response_rates_at(db, principal.programme_id, params, group_by)
         cells = (
             suppress_response_rates_for_funder(rates, programme.suppress_below)
             if funder

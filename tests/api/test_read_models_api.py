@@ -7,7 +7,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from infra.event_store import EventStore
-from projections import report_facts
+from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from tests.support import Api, Tenant, envelope, new_id
 
@@ -25,7 +25,8 @@ async def other_counselor(client: AsyncTestClient, api: Api) -> Api:  # type: ig
 
 
 async def _project(worker_pool: asyncpg.Pool) -> None:
-    await catch_up(EventStore(worker_pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    for projection, table in PROJECTIONS.values():
+        await catch_up(EventStore(worker_pool), projection, table=table)
 
 
 @pytest.fixture

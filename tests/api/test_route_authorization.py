@@ -31,8 +31,8 @@ from litestar.testing import AsyncTestClient
 from infra.accounts import create_programme, create_user
 from infra.event_store import EventStore
 from infra.settings import Settings
-from projections import report_facts
 from projections.kept_reports import keep_monthly_reports
+from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from services.api.app import create_app
 from tests.support import Api, Tenant, envelope, new_id
@@ -243,7 +243,8 @@ async def programme_a(client: Client, tenant: Tenant, worker_pool: asyncpg.Pool)
         response = await admin.record(kind, record_id, body)
         assert response.status_code == 201, response.text
         a.secrets.update(str(e) for e in response.json()["event_ids"])
-    await catch_up(EventStore(worker_pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    for projection, table in PROJECTIONS.values():
+        await catch_up(EventStore(worker_pool), projection, table=table)
     assert await keep_monthly_reports(worker_pool, dt.date.today()) == 1
     kept = (await admin.get("/v1/reports/monthly")).json()["reports"]
     a.kept_as_of = kept[0]["as_of"]

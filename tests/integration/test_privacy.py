@@ -26,7 +26,7 @@ from infra.db import Connection, tenant_connection
 from infra.erasures import ErasureLedger
 from infra.event_store import EventStore, Metadata
 from infra.settings import Settings
-from projections import report_facts
+from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from services.api.app import create_app
 from services.cli import main
@@ -120,7 +120,8 @@ async def _seed_programme(pool: asyncpg.Pool, tenant: Tenant) -> None:
 
 
 async def _project(worker_pool: asyncpg.Pool) -> None:
-    await catch_up(EventStore(worker_pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    for projection, table in PROJECTIONS.values():
+        await catch_up(EventStore(worker_pool), projection, table=table)
 
 
 async def _database_text(owner: asyncpg.Connection) -> str:

@@ -22,6 +22,7 @@ from infra.event_store import EventStore, Metadata
 from infra.export_jobs import render_pending
 from projections import kept_reports, report_facts
 from projections.kept_reports import keep_monthly_reports
+from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from services.recording import Recorder
 from tests.generators import programme_log
@@ -31,7 +32,8 @@ QUERY = "from=2025-01-01&to=2026-06-30&as_of=2026-09-30"
 
 
 async def _project(pool: asyncpg.Pool) -> None:
-    await catch_up(EventStore(pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    for projection, table in PROJECTIONS.values():
+        await catch_up(EventStore(pool), projection, table=table)
 
 
 async def _seed(

@@ -1,0 +1,255 @@
+"""The typed read models: one table a record kind of ``domain.reporting.facts``, kept by one projection.
+
+Every row carries its record's fields, the event's ``position`` and ``tx`` (the
+``global_position`` and ``tx_id`` that made it), ``occurred_at`` and, once an
+``entry_voided`` names it, ``voided_at``, ``voided_position`` and ``voided_tx``,
+so reads decide in SQL what counts at any ``as_of`` and report position.
+
+The SQL lives in ``read_models/*.sql`` beside this module, named by
+``-- name:`` lines. One batch costs one insert a record kind present (arrays
+through ``unnest``), one void statement when the batch voids anything, and one
+look-up of earlier outreach when a follow-up's parent is not in the batch.
+Inserts do nothing on conflict and voids mark only unmarked rows, so applying
+a batch twice changes nothing (arq delivers at least once; a crash may replay).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+import uuid
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from domain.reporting import facts as f
+from infra.db import Connection
+from infra.event_store import RecordedEvent
+from projections.runner import envelope_of
+
+NAME: Final = "read_models"
+LIVE_PREFIX: Final = ""
+"""The live tables are the unprefixed ``rm_*`` of the search path (a rebuild fills a schema of its own)."""
+
+_RECORD_FIELDS: Final = frozenset(field.name for field in msgspec.structs.fields(f.Record))
+
+
+class Kind(msgspec.Struct, frozen=True, kw_only=True):
+    """One record kind and its table: ``fields`` are the record's own fields, in the order the SQL takes them."""
+
+    record: type[f.Record]
+    table: str
+    fields: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The table's name without ``rm_``: the name of its queries (``insert_<key>``, ``select_<key>``)."""
+        return self.table.removeprefix("rm_")
+
+
+def _kind(record: type[f.Record], table: str) -> Kind:
+    own = [field.name for field in msgspec.structs.fields(record) if field.name not in _RECORD_FIELDS]
+    # participant_id first, as in the tables, whatever order the record declares it in.
+    own.sort(key=lambda name: name != "participant_id")
+    return Kind(record=record, table=table, fields=tuple(own))
+
+
+KINDS: Final[tuple[Kind, ...]] = tuple(
+    _kind(record, table)
+    for record, table in (
+        (f.Participant, "rm_participants"),
+        (f.CounselorAssignment, "rm_counselor_assignments"),
+        (f.Contact, "rm_contacts"),
+        (f.ContactEmployer, "rm_contact_employers"),
+        (f.RelationshipNoted, "rm_relationships_noted"),
+        (f.Outreach, "rm_outreach"),
+        (f.Response, "rm_responses"),
+        (f.Meeting, "rm_meetings"),
+        (f.Referral, "rm_referrals"),
+        (f.Application, "rm_applications"),
+        (f.Interview, "rm_interviews"),
+        (f.ApplicationClosure, "rm_application_closures"),
+        (f.Hire, "rm_hires"),
+        (f.Verification, "rm_verifications"),
+        (f.Promotion, "rm_promotions"),
+        (f.JobEnd, "rm_job_ends"),
+        (f.Exit, "rm_exits"),
+    )
+)
+TABLES: Final[tuple[str, ...]] = tuple(kind.table for kind in KINDS)
+_BY_RECORD: Final[dict[type[f.Record], Kind]] = {kind.record: kind for kind in KINDS}
+
+_NAME_LINE: Final = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+_TABLE_NAME: Final = re.compile(r"\brm_[a-z_]+\b")
+_PREFIX: Final = re.compile(r"^(?:[a-z_][a-z0-9_]*\.?)?$")
+
+
+@functools.cache
+def _named_queries() -> dict[str, str]:
+    """Every query of ``read_models/*.sql``, by the name on its ``-- name:`` line."""
+    found: dict[str, str] = {}
+    for entry in sorted((resources.files("projections") / "read_models").iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        parts = _NAME_LINE.split(entry.read_text(encoding="utf-8"))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in found:
+                raise RuntimeError(f"two read-model queries are named {name}")
+            found[name] = body.strip().removesuffix(";")
+    return found
+
+
+@functools.cache
+def queries(prefix: str = LIVE_PREFIX) -> dict[str, str]:
+    """The named queries over the tables named ``<prefix>rm_*`` (a schema such as ``"scratch."``, or ``""``)."""
+    if not _PREFIX.match(prefix):
+        raise ValueError(f"not a table prefix: {prefix!r}")
+    return {name: _TABLE_NAME.sub(lambda m: prefix + m.group(0), sql) for name, sql in _named_queries().items()}
+
+
+Thread = tuple[int, uuid.UUID]
+"""An outreach's (attempt number, thread root)."""
+ThreadKey = tuple[int, int, int]
+"""(programme_id, participant_id, outreach_id) as integers (hashed in C, unlike UUIDs)."""
+
+
+class _Rows:
+    """One batch's records of one kind, with the programme and transaction of each."""
+
+    __slots__ = ("facts", "programmes", "txs")
+
+    def __init__(self) -> None:
+        self.programmes: list[uuid.UUID] = []
+        self.txs: list[int] = []
+        self.facts: list[Any] = []
+
+
+class ReadModelsProjection:
+    """Keeps every ``rm_*`` table in step with the store, under one checkpoint."""
+
+    name = NAME
+    tables: tuple[str, ...] = TABLES
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str = LIVE_PREFIX) -> None:
+        """Insert the records these events make, then mark the rows their voids name.
+
+        ``table`` is the prefix of the tables written (see ``queries``).
+        """
+        named = queries(table)
+        batch: dict[Kind, _Rows] = {}
+        voids: dict[tuple[uuid.UUID, uuid.UUID], tuple[Any, int, int]] = {}
+        for recorded in events:
+            fact = f.fact_from_event(envelope_of(recorded))
+            if fact is None:
+                continue
+            if isinstance(fact, f.Void):
+                # The first void of an event wins (as in the fold); one UPDATE must not see two.
+                voids.setdefault(
+                    (recorded.programme_id, fact.voided_event_id),
+                    (fact.voided_at, fact.voided_position, recorded.tx_id),
+                )
+                continue
+            kind = _BY_RECORD[type(fact)]
+            rows = batch.get(kind)
+            if rows is None:
+                rows = batch[kind] = _Rows()
+            rows.programmes.append(recorded.programme_id)
+            rows.txs.append(recorded.tx_id)
+            rows.facts.append(fact)
+        for kind, rows in batch.items():
+            # One tuple a record in C (attrgetter), turned into one sequence a column (zip).
+            fields = list(zip(*map(_getters[kind], rows.facts), strict=True))
+            columns: list[Sequence[Any]] = [rows.programmes, *fields[:-2]]
+            if kind.record is f.Outreach:
+                columns += await _threads(conn, named, rows)
+            columns += [fields[-2], rows.txs, fields[-1]]
+            await conn.execute(named[f"insert_{kind.key}"], *columns)
+        if voids:
+            keys = list(voids)
+            marks = list(voids.values())
+            await conn.execute(
+                named["mark_voids"],
+                [programme_id for programme_id, _ in keys],
+                [event_id for _, event_id in keys],
+                [at for at, _, _ in marks],
+                [position for _, position, _ in marks],
+                [tx for _, _, tx in marks],
+            )
+
+
+_getters: Final = {kind: operator.attrgetter("event_id", *kind.fields, "position", "occurred_at") for kind in KINDS}
+"""Of each kind: a record's event_id, own fields, position and occurred_at, in the order of its insert."""
+
+
+async def _threads(conn: Connection, named: dict[str, str], rows: _Rows) -> list[list[Any]]:
+    """The attempt and thread_root columns of a batch's outreach (in batch order, so parents come first)."""
+    outreaches: list[tuple[uuid.UUID, f.Outreach]] = list(zip(rows.programmes, rows.facts, strict=True))
+    in_batch = {(p.int, o.participant_id.int, o.outreach_id.int) for p, o in outreaches}
+    missing = {
+        (p, o.participant_id, o.follow_up_of)
+        for p, o in outreaches
+        if o.follow_up_of is not None and (p.int, o.participant_id.int, o.follow_up_of.int) not in in_batch
+    }
+    known: dict[ThreadKey, Thread] = {}
+    if missing:
+        wanted = list(missing)
+        for row in await conn.fetch(
+            named["outreach_threads"],
+            [p for p, _, _ in wanted],
+            [participant for _, participant, _ in wanted],
+            [outreach for _, _, outreach in wanted],
+        ):
+            key = (row["programme_id"].int, row["participant_id"].int, row["outreach_id"].int)
+            known.setdefault(key, (row["attempt"], row["thread_root"]))
+    attempts, roots = [], []
+    for p, outreach in outreaches:
+        pkey, participant = p.int, outreach.participant_id.int
+        parent = None if outreach.follow_up_of is None else known.get((pkey, participant, outreach.follow_up_of.int))
+        # A parent that is nowhere (which the append rules forbid) starts a thread, as attempt_numbers has it.
+        thread = (1, outreach.outreach_id) if parent is None else (parent[0] + 1, parent[1])
+        known.setdefault((pkey, participant, outreach.outreach_id.int), thread)
+        attempts.append(thread[0])
+        roots.append(thread[1])
+    return [attempts, roots]
+
+
+def _record_of(kind: Kind, row: asyncpg.Record) -> f.FactRecord:
+    record: f.FactRecord = kind.record(  # type: ignore[assignment]
+        event_id=row["event_id"],
+        position=row["position"],
+        occurred_at=row["occurred_at"],
+        voided_at=row["voided_at"],
+        voided_position=row["voided_position"],
+        **{name: row[name] for name in kind.fields},
+    )
+    return record
+
+
+async def load_facts_of(
+    conn: Connection | asyncpg.Pool,
+    programme_id: uuid.UUID,
+    participant_ids: Sequence[uuid.UUID] | None,
+    table_prefix: str = LIVE_PREFIX,
+) -> f.Facts:
+    """The domain facts of some participants of a programme (every one with ``None``) and its contact directory.
+
+    Records are added in store position order, so the facts equal
+    ``facts_from_events`` over the same events appended one transaction after another.
+    """
+    named = queries(table_prefix)
+    records: list[f.FactRecord] = []
+    for kind in KINDS:
+        if participant_ids is not None and "participant_id" in kind.fields:
+            rows = await conn.fetch(named[f"select_{kind.key}_of"], programme_id, list(participant_ids))
+        else:
+            rows = await conn.fetch(named[f"select_{kind.key}"], programme_id)
+        records += (_record_of(kind, row) for row in rows)
+    records.sort(key=lambda record: record.position)
+    facts = f.Facts()
+    for record in records:
+        f.add_record(facts, record)
+    return facts

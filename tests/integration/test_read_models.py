@@ -1,0 +1,189 @@
+"""The typed read models: built incrementally in any batch sizes they equal a build from scratch, and read
+back they are exactly the facts the pure fold makes from the same events."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.reporting.facts import facts_from_events
+from domain.reporting.snapshot import attempt_numbers
+from infra.accounts import create_programme, create_user
+from infra.event_store import Cursor, EventStore, Metadata, RecordedEvent
+from projections import read_models
+from projections.runner import catch_up, envelope_of
+from services.recording import Recorder
+from tests.generators import programme_log
+from tests.support import incoming, subject_keys
+
+POSITION_COLUMNS = ("position", "tx", "occurred_at", "voided_at", "voided_position", "voided_tx")
+
+
+async def rows_of(pool: asyncpg.Pool, prefix: str, programme_id: uuid.UUID) -> dict[str, list[tuple[Any, ...]]]:
+    """One programme's rows of every read-model table, comparable across prefixes."""
+    return {
+        table: [
+            tuple(row.values())
+            for row in await pool.fetch(
+                f"SELECT * FROM {prefix}{table} WHERE programme_id = $1 ORDER BY event_id", programme_id
+            )
+        ]
+        for table in read_models.TABLES
+    }
+
+
+async def scratch_tables(owner: asyncpg.Connection, schema: str) -> str:
+    """Empty copies of the read-model tables in ``schema``, writable by the worker; the prefix naming them."""
+    await owner.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await owner.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO peoplelinks_worker')
+    for table in read_models.TABLES:
+        await owner.execute(f'CREATE TABLE IF NOT EXISTS "{schema}"."{table}" (LIKE public."{table}" INCLUDING ALL)')
+        await owner.execute(f'GRANT SELECT, INSERT, UPDATE ON "{schema}"."{table}" TO peoplelinks_worker')
+    return f"{schema}."
+
+
+async def every_event(store: EventStore, within: float = 30.0) -> list[RecordedEvent]:
+    """Every stored event in store order, once the horizon has passed them all.
+
+    A transaction open elsewhere in the cluster (another test's) holds the horizon back for a moment.
+    """
+    stored = await store.pool.fetchval("SELECT count(*) FROM events")
+    cursor, everything = Cursor(), []
+    deadline = time.monotonic() + within
+    while len(everything) < stored:
+        batch = await store.read_all(cursor, limit=5000)
+        if not batch:
+            assert time.monotonic() < deadline, f"read {len(everything)} of {stored} events"
+            await asyncio.sleep(0.01)
+            continue
+        everything += batch
+        cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
+    return everything
+
+
+async def new_programme(owner: asyncpg.Connection) -> tuple[uuid.UUID, list[str]]:
+    programme_id, admin = await create_programme(
+        owner, name="Prop", admin_email=f"p{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    counselor = await create_user(
+        owner, programme_id=programme_id, email=f"c{uuid.uuid4().hex}@x.org", role="counselor", password="x" * 12
+    )
+    return programme_id, [str(counselor), str(admin)]
+
+
+async def apply_all(pool: asyncpg.Pool, events: Sequence[RecordedEvent], prefix: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await read_models.ReadModelsProjection().apply(conn, events, prefix)
+
+
+# The fixtures (one database) are shared by every example on purpose: each example is its own programme.
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), chunks=st.integers(1, 6), batch_size=st.integers(1, 40))
+async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_the_pure_fold(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, seed: int, chunks: int, batch_size: int
+) -> None:
+    recorder = Recorder(EventStore(pool), keys=subject_keys())
+    store = EventStore(worker_pool)
+    projection = read_models.ReadModelsProjection()
+    scratch = await scratch_tables(owner, "scratch")
+    rng = random.Random(seed)
+    programme_id, staff = await new_programme(owner)
+    log = programme_log(rng, staff, participants=rng.randint(1, 6))
+    cut = sorted(rng.sample(range(1, len(log)), min(chunks - 1, len(log) - 1)))
+    for start, end in zip([0, *cut], [*cut, len(log)], strict=True):
+        await recorder.record(
+            programme_id, [incoming(line) for line in log[start:end]], Metadata(programme_id=programme_id)
+        )
+        await catch_up(store, projection, table=read_models.LIVE_PREFIX, batch_size=batch_size, settle_seconds=30)
+    everything = await every_event(store)
+    await apply_all(worker_pool, everything, scratch)
+    live = await rows_of(worker_pool, "", programme_id)
+    assert live == await rows_of(worker_pool, scratch, programme_id)
+    assert sum(map(len, live.values())) > 0
+    # Read back, the rows are exactly the facts the pure fold makes from the same events.
+    mine = [e for e in everything if e.programme_id == programme_id]
+    expected = facts_from_events(envelope_of(e) for e in mine)
+    assert await read_models.load_facts_of(worker_pool, programme_id, None) == expected
+    assert await read_models.load_facts_of(worker_pool, programme_id, None, scratch) == expected
+    # Each row carries the tx of the event that made it, and of the void that marked it.
+    tx_of = {e.event_id: e.tx_id for e in mine}
+    void_tx = {uuid.UUID(e.data["voided_event_id"]): e.tx_id for e in reversed(mine) if e.type == "entry_voided"}
+    for table in read_models.TABLES:
+        for row in await worker_pool.fetch(
+            f"SELECT event_id, tx, voided_at, voided_tx FROM {table} WHERE programme_id = $1", programme_id
+        ):
+            assert row["tx"] == tx_of[row["event_id"]]
+            assert row["voided_tx"] == (void_tx[row["event_id"]] if row["voided_at"] is not None else None)
+    # Attempts and thread roots follow follow_up_of over every outreach, voided or not.
+    for participant_id, bundle in expected.participants.items():
+        attempts = attempt_numbers(bundle.outreaches)
+        rows = await worker_pool.fetch(
+            "SELECT outreach_id, follow_up_of, attempt, thread_root FROM rm_outreach"
+            " WHERE programme_id = $1 AND participant_id = $2",
+            programme_id,
+            participant_id,
+        )
+        by_id = {row["outreach_id"]: row for row in rows}
+        for row in rows:
+            assert row["attempt"] == attempts[row["outreach_id"].int]
+            parent = row["follow_up_of"]
+            expected_root = row["outreach_id"] if parent is None else by_id[parent]["thread_root"]
+            assert row["thread_root"] == expected_root
+
+
+async def test_applying_a_batch_again_changes_nothing(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    recorder = Recorder(EventStore(pool), keys=subject_keys())
+    programme_id, staff = await new_programme(owner)
+    log = programme_log(random.Random(11), staff, participants=8)
+    assert any(line["type"] == "entry_voided" for line in log)
+    await recorder.record(programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id))
+    everything = await every_event(EventStore(worker_pool))
+    await apply_all(worker_pool, everything, "")
+    once = await rows_of(worker_pool, "", programme_id)
+    await apply_all(worker_pool, everything, "")
+    await apply_all(worker_pool, everything[len(everything) // 2 :], "")
+    assert await rows_of(worker_pool, "", programme_id) == once
+    assert any(row[-3] is not None for rows in once.values() for row in rows)  # some voided_at
+
+
+async def test_facts_of_some_participants_hold_them_alone_beside_the_whole_directory(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    recorder = Recorder(EventStore(pool), keys=subject_keys())
+    programme_id, staff = await new_programme(owner)
+    log = programme_log(random.Random(5), staff, participants=5)
+    await recorder.record(programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id))
+    await apply_all(worker_pool, await every_event(EventStore(worker_pool)), "")
+    whole = await read_models.load_facts_of(worker_pool, programme_id, None)
+    chosen = sorted(whole.participants)[:2]
+    some = await read_models.load_facts_of(worker_pool, programme_id, chosen)
+    assert sorted(some.participants) == chosen
+    assert all(some.participants[p] == whole.participants[p] for p in chosen)
+    assert some.contacts == whole.contacts
+    assert some.contact_employers == whole.contact_employers
+
+
+async def test_every_table_has_the_columns_of_its_record_and_the_position_columns(worker_pool: asyncpg.Pool) -> None:
+    for kind in read_models.KINDS:
+        columns = [
+            row["column_name"]
+            for row in await worker_pool.fetch(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+                kind.table,
+            )
+        ]
+        extra = ("attempt", "thread_root") if kind.table == "rm_outreach" else ()
+        assert columns == ["programme_id", "event_id", *kind.fields, *extra, *POSITION_COLUMNS]
+        insert = read_models.queries()[f"insert_{kind.key}"]
+        assert f"({', '.join(columns[:-3])})" in insert
