@@ -10,16 +10,13 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from domain.reporting.outcomes import OutcomeReport, ParticipantOutcome, participant_outcomes, report_from_outcomes
 from domain.reporting.scope import ReportParams
 from infra.db import Connection, tenant_connection
-from projections import report_facts
+from projections import outcome_queries, read_models
 from projections.outcome_reports import month_end_period, report_body
 from projections.positions import report_position
 
 KIND = "monthly_outcomes"
-CHUNK = 500
-"""Participants whose facts the worker holds at once while building a kept report."""
 
 
 async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
@@ -41,59 +38,44 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
     ):
         programme_id: uuid.UUID = programme["programme_id"]
         async with tenant_connection(pool, programme_id) as conn:
-            at = await report_position(conn, None, [report_facts.NAME])
-        params = ReportParams(
-            from_date=period_from,
-            to_date=as_of,
-            as_of=as_of,
-            time_zone=zoneinfo.ZoneInfo(programme["time_zone"]),
-            as_of_position=at.position,
-            as_of_horizon=at.horizon,
-        )
-        report = await report_in_chunks(pool, programme_id, params)
-        async with pool.acquire() as conn, conn.transaction():
-            for audience in ("staff", "funder"):
-                body = report_body(
-                    report,
-                    params,
-                    programme_id=programme_id,
-                    audience=audience,
-                    suppress_below=programme["suppress_below"],
-                    global_position=at.position,
-                )
-                await conn.execute(
-                    """INSERT INTO kept_reports (programme_id, kind, as_of, audience, period_from, period_to,
-                                                 global_position, horizon, hash, body)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING""",
-                    programme_id,
-                    KIND,
-                    as_of,
-                    audience,
-                    period_from,
-                    as_of,
-                    at.position,
-                    at.horizon,
-                    body["hash"],
-                    msgspec.json.encode(body).decode(),
-                )
+            at = await report_position(conn, None, [read_models.NAME])
+            params = ReportParams(
+                from_date=period_from,
+                to_date=as_of,
+                as_of=as_of,
+                time_zone=zoneinfo.ZoneInfo(programme["time_zone"]),
+                as_of_position=at.position,
+                as_of_horizon=at.horizon,
+            )
+            # Aggregated by PostgreSQL (outcome_queries): the worker holds a few rows, whatever the programme's size.
+            report = await outcome_queries.outcome_report(conn, programme_id, params)
+            async with conn.transaction():  # both editions or neither
+                for audience in ("staff", "funder"):
+                    body = report_body(
+                        report,
+                        params,
+                        programme_id=programme_id,
+                        audience=audience,
+                        suppress_below=programme["suppress_below"],
+                        global_position=at.position,
+                    )
+                    await conn.execute(
+                        """INSERT INTO kept_reports (programme_id, kind, as_of, audience, period_from, period_to,
+                                                     global_position, horizon, hash, body)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING""",
+                        programme_id,
+                        KIND,
+                        as_of,
+                        audience,
+                        period_from,
+                        as_of,
+                        at.position,
+                        at.horizon,
+                        body["hash"],
+                        msgspec.json.encode(body).decode(),
+                    )
         built += 1
     return built
-
-
-async def report_in_chunks(pool: asyncpg.Pool, programme_id: uuid.UUID, params: ReportParams) -> OutcomeReport:
-    """The outcome report of a programme, reading its facts ``CHUNK`` participants at a time.
-
-    The worker builds reports for every programme; holding a big programme's facts at
-    once would cost it over a gigabyte. A report needs each participant's facts and the
-    contact directory only, and sums per-participant outcomes, so chunks give the same report.
-    """
-    directory = await report_facts.load_directory(pool, programme_id)
-    ids = await report_facts.participant_ids(pool, programme_id)
-    outcomes: list[ParticipantOutcome] = []
-    for start in range(0, len(ids), CHUNK):
-        facts = await report_facts.load_participants(pool, programme_id, ids[start : start + CHUNK], directory)
-        outcomes.extend(participant_outcomes(facts, params, memo=False))  # these facts are read once
-    return report_from_outcomes(outcomes)
 
 
 class KeptReport(msgspec.Struct, frozen=True, kw_only=True, rename={"period_from": "from", "period_to": "to"}):

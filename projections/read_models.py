@@ -221,9 +221,11 @@ def _record_of(kind: Kind, row: asyncpg.Record) -> f.FactRecord:
     record: f.FactRecord = kind.record(  # type: ignore[assignment]
         event_id=row["event_id"],
         position=row["position"],
+        tx=row["tx"],
         occurred_at=row["occurred_at"],
         voided_at=row["voided_at"],
         voided_position=row["voided_position"],
+        voided_tx=row["voided_tx"],
         **{name: row[name] for name in kind.fields},
     )
     return record

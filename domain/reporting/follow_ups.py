@@ -380,7 +380,8 @@ class _Queue:
                 break
 
 
-def _order(item: FollowUpItem) -> tuple[dt.date, str, str, str, str, str, str]:
+def queue_order(item: FollowUpItem) -> tuple[dt.date, str, str, str, str, str, str]:
+    """Where an item stands in the queue: by due day, then kind, then whose and what about (the ids as text)."""
     return (
         item.due_on,
         item.kind,
@@ -413,5 +414,5 @@ def follow_up_queue(facts: Facts, params: FollowUpParams) -> list[FollowUpItem]:
             queue.notify_helpers_of_hire(activity, jobs)
             queue.nurture(activity, people_links_since(bundle, jobs, facts.contacts, as_of))
         items += queue.items
-    items.sort(key=_order)
+    items.sort(key=queue_order)
     return items

@@ -102,7 +102,8 @@ def iso_week(day: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _sort_key(group_by: GroupBy) -> Callable[[str], tuple[int, str]]:
+def group_sort_key(group_by: GroupBy) -> Callable[[str], tuple[int, str]]:
+    """How the groups of a grouping not over an enum are ordered: attempts by number, the others by key."""
     if group_by == "attempt":
         return lambda key: (int(key), "")
     return lambda key: (0, key)
@@ -265,7 +266,7 @@ def response_rates(
                 tally = tallies[key] = ResponseTally()
             tally.add(outreaches, replies)
     if group_by is not None and group_by not in ENUM_GROUPS:
-        tallies = {key: tallies[key] for key in sorted(tallies, key=_sort_key(group_by))}
+        tallies = {key: tallies[key] for key in sorted(tallies, key=group_sort_key(group_by))}
     return ResponseRates(
         group_by=group_by, overall=overall.row(), groups={key: tally.row() for key, tally in tallies.items()}
     )

@@ -24,7 +24,6 @@ from infra.db import TenantConnection, create_app_pool, tenant_connection
 from infra.event_store import EventStore
 from infra.queue import Waker
 from infra.settings import Settings
-from projections.report_facts import FactsCache
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
@@ -65,7 +64,6 @@ def create_app(
     owns_pool = pool is None
     subject_keys = SubjectKeys.from_settings(settings)  # no master key, no API: names could not be read
     holder: dict[str, Any] = {}
-    facts_cache = FactsCache()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -122,7 +120,6 @@ def create_app(
             "recorder": Provide(lambda: holder["recorder"], sync_to_thread=False),
             "subject_keys": Provide(lambda: subject_keys, sync_to_thread=False),
             "db": Provide(provide_db),
-            "facts_cache": Provide(lambda: facts_cache, sync_to_thread=False),
             "waker": Provide(lambda: holder["waker"], sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },

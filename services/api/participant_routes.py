@@ -12,12 +12,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from domain.reporting.follow_ups import FollowUpItem, FollowUpParams, follow_up_queue
-from domain.reporting.pipeline import Funnel, Pipeline, participant_pipeline, programme_funnel
-from domain.reporting.relationships import Relationship, TimelineEntry, relationships, timeline
+from domain.reporting.follow_ups import FollowUpItem, FollowUpParams
+from domain.reporting.pipeline import Funnel, Pipeline
+from domain.reporting.relationships import Relationship, TimelineEntry
 from domain.reporting.snapshot import ViewParams
 from infra.db import TenantConnection
-from projections.report_facts import FactsCache
+from projections.funnel_queries import programme_funnel_at
+from projections.participant_views import follow_ups_at, pipeline_at, relationships_at, timeline_at
 from services.api.problems import NotFound, problem_responses
 from services.api.reading_routes import programme_settings, report_position, today_in
 from services.api.scope import participant_scoped
@@ -70,16 +71,16 @@ class FunnelOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def _view(
-    db: TenantConnection, facts_cache: FactsCache, principal: Principal, as_of: dt.date | None, **extra: Any
-) -> tuple[Any, ViewParams, int, int]:
+    db: TenantConnection, principal: Principal, as_of: dt.date | None, **extra: Any
+) -> tuple[ViewParams, int, int]:
+    """What a view looks from (today in the programme's zone by default), at the read models' position."""
     programme = await programme_settings(db, principal.programme_id)
     day = as_of or today_in(programme.time_zone)
     at = await report_position(db, None)
-    facts = await facts_cache.facts(db, principal.programme_id)
     params = ViewParams(
         as_of=day, time_zone=programme.time_zone, as_of_position=at.position, as_of_horizon=at.horizon, **extra
     )
-    return facts, params, at.position, programme.follow_up_after_days
+    return params, at.position, programme.follow_up_after_days
 
 
 async def _require_participant(db: TenantConnection, programme_id: uuid.UUID, participant_id: uuid.UUID) -> None:
@@ -113,16 +114,15 @@ class ParticipantController(Controller):
         participant_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         as_of: AsOfQuery = None,
     ) -> TimelineOut:
         await _require_participant(db, request.user.programme_id, participant_id)
-        facts, params, position, _ = await _view(db, facts_cache, request.user, as_of)
+        params, position, _ = await _view(db, request.user, as_of)
         return TimelineOut(
             participant_id=participant_id,
             as_of=params.as_of,
             global_position=position,
-            entries=timeline(facts, participant_id, params),
+            entries=await timeline_at(db, request.user.programme_id, participant_id, params),
         )
 
     @get(
@@ -137,16 +137,15 @@ class ParticipantController(Controller):
         participant_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         as_of: AsOfQuery = None,
     ) -> RelationshipsOut:
         await _require_participant(db, request.user.programme_id, participant_id)
-        facts, params, position, _ = await _view(db, facts_cache, request.user, as_of)
+        params, position, _ = await _view(db, request.user, as_of)
         return RelationshipsOut(
             participant_id=participant_id,
             as_of=params.as_of,
             global_position=position,
-            relationships=relationships(facts, participant_id, params),
+            relationships=await relationships_at(db, request.user.programme_id, participant_id, params),
         )
 
     @get(
@@ -161,12 +160,11 @@ class ParticipantController(Controller):
         participant_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         as_of: AsOfQuery = None,
     ) -> PipelineOut:
         await _require_participant(db, request.user.programme_id, participant_id)
-        facts, params, position, _ = await _view(db, facts_cache, request.user, as_of)
-        found = participant_pipeline(facts, participant_id, params)
+        params, position, _ = await _view(db, request.user, as_of)
+        found = await pipeline_at(db, request.user.programme_id, participant_id, params)
         if found is None:
             raise NotFound()
         return PipelineOut(as_of=params.as_of, global_position=position, pipeline=found)
@@ -182,7 +180,6 @@ class ParticipantController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         as_of: AsOfQuery = None,
         counselor_id: FromQuery[uuid.UUID | None] = None,
     ) -> FollowUpsOut:
@@ -191,11 +188,12 @@ class ParticipantController(Controller):
             if counselor_id not in (None, principal.user_id):
                 raise PermissionDeniedException("counselors see their own follow-ups")
             counselor_id = principal.user_id
-        facts, view, position, after_days = await _view(db, facts_cache, principal, as_of, counselor_id=counselor_id)
+        view, position, after_days = await _view(db, principal, as_of, counselor_id=counselor_id)
         params = FollowUpParams(
             **{f: getattr(view, f) for f in view.__struct_fields__}, follow_up_after_days=after_days
         )
-        return FollowUpsOut(as_of=view.as_of, global_position=position, items=follow_up_queue(facts, params))
+        items = await follow_ups_at(db, principal.programme_id, params)
+        return FollowUpsOut(as_of=view.as_of, global_position=position, items=items)
 
     @get(
         "/v1/dashboards/funnel",
@@ -208,12 +206,10 @@ class ParticipantController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         as_of: AsOfQuery = None,
         cohort: FromQuery[str | None] = None,
         counselor_id: FromQuery[uuid.UUID | None] = None,
     ) -> FunnelOut:
-        facts, params, position, _ = await _view(
-            db, facts_cache, request.user, as_of, cohort=cohort, counselor_id=counselor_id
-        )
-        return FunnelOut(as_of=params.as_of, global_position=position, funnel=programme_funnel(facts, params))
+        params, position, _ = await _view(db, request.user, as_of, cohort=cohort, counselor_id=counselor_id)
+        funnel = await programme_funnel_at(db, request.user.programme_id, params)
+        return FunnelOut(as_of=params.as_of, global_position=position, funnel=funnel)

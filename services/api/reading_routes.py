@@ -13,15 +13,15 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from domain.reporting.response_rates import GroupBy, response_rates
+from domain.reporting.response_rates import GroupBy
 from domain.reporting.scope import ReportParams
 from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
 from infra.db import Connection, TenantConnection
-from projections import positions, read_models, report_facts
+from projections import positions, read_models
 from projections.positions import ReportPosition
 from projections.registry import PROJECTIONS
 from projections.releases import quarter, released
-from projections.report_facts import FactsCache
+from projections.response_rate_queries import response_rates_at
 from projections.runner import HeldAt, projection_status
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
@@ -88,7 +88,7 @@ async def report_position(db: TenantConnection, requested: int | None) -> Report
     answered with figures that would change once the worker catches up.
     """
     try:
-        return await positions.report_position(db, requested, [report_facts.NAME, read_models.NAME])
+        return await positions.report_position(db, requested, [read_models.NAME])
     except positions.InvalidPosition as e:
         raise InvalidRequest("as_of_position", str(e)) from e
     except positions.PositionNotReached as e:
@@ -104,7 +104,6 @@ def today_in(zone: dt.tzinfo) -> dt.date:
 
 async def build_response_rates(
     db: TenantConnection,
-    facts_cache: FactsCache,
     principal: Principal,
     *,
     from_date: dt.date | None,
@@ -130,7 +129,6 @@ async def build_response_rates(
             status=403,
         )
     at = await report_position(db, as_of_position)
-    facts = await facts_cache.facts(db, principal.programme_id)
     params = ReportParams(
         from_date=from_date,
         to_date=to_date,
@@ -141,7 +139,7 @@ async def build_response_rates(
         cohort=cohort,
         counselor_id=counselor_id,
     )
-    rates = response_rates(facts, params, group_by)
+    rates = await response_rates_at(db, principal.programme_id, params, group_by)
     cells = (
         suppress_response_rates_for_funder(rates, programme.suppress_below) if funder else response_rate_cells(rates)
     )
@@ -223,7 +221,6 @@ class ReadingController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
         from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first day, inclusive")] = None,
         to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last day, inclusive")] = None,
         as_of: Annotated[dt.date | None, QueryParameter(description="the day the dashboard looks from")] = None,
@@ -254,7 +251,6 @@ class ReadingController(Controller):
             from_date, to_date = quarter(period)
         return await build_response_rates(
             db,
-            facts_cache,
             request.user,
             from_date=from_date,
             to_date=to_date,

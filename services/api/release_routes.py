@@ -13,7 +13,6 @@ from litestar.params import JSONBody
 from domain.reporting.response_rates import GroupBy
 from infra.db import TenantConnection
 from projections.releases import Release, keep_release, list_releases, quarter
-from projections.report_facts import FactsCache
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.reading_routes import build_response_rates, programme_settings, report_position, today_in
 from services.api.report_routes import build_outcome_report
@@ -53,7 +52,6 @@ class ReleaseController(Controller):
         request: Request[Principal, Any, Any],
         data: JSONBody[ReleaseIn],
         db: NamedDependency[TenantConnection],
-        facts_cache: NamedDependency[FactsCache],
     ) -> Release:
         principal = request.user
         first, last = quarter(data.period)
@@ -81,7 +79,6 @@ class ReleaseController(Controller):
             group or "": msgspec.to_builtins(
                 await build_response_rates(
                     db,
-                    facts_cache,
                     funder,
                     from_date=first,
                     to_date=last,

@@ -12,15 +12,11 @@ from typing import Any
 import asyncpg
 import openpyxl
 import pypdf
-import pytest
 from litestar.testing import AsyncTestClient
 
-from domain.reporting.outcomes import outcome_report
-from domain.reporting.scope import ReportParams
 from infra.accounts import create_user
 from infra.event_store import EventStore, Metadata
 from infra.export_jobs import render_pending
-from projections import kept_reports, report_facts
 from projections.kept_reports import keep_monthly_reports
 from services.recording import Recorder
 from tests.generators import programme_log
@@ -145,11 +141,8 @@ async def test_the_worker_keeps_a_monthly_report_that_downloads_unchanged(
     pool: asyncpg.Pool,
     worker_pool: asyncpg.Pool,
     tenant: Tenant,  # type: ignore[type-arg]
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await _seed(pool, worker_pool, tenant, seed=14, participants=20)
-    # The worker reads the facts a few participants at a time; the live report holds them all at once.
-    monkeypatch.setattr(kept_reports, "CHUNK", 3)
     assert await keep_monthly_reports(worker_pool, dt.date(2026, 7, 3)) == 1
     assert await keep_monthly_reports(worker_pool, dt.date(2026, 7, 20)) == 0  # kept once
     listing = (await api.get("/v1/reports/monthly")).json()["reports"]
@@ -215,23 +208,6 @@ async def test_exports_hold_the_same_figures_as_the_json_for_staff_and_funders(
         if who is funder:
             assert "counselor" not in report["breakdowns"]
             assert str(tenant.counselor_id) not in text
-
-
-async def test_a_report_read_a_few_participants_at_a_time_equals_one_read_at_once(
-    pool: asyncpg.Pool,
-    worker_pool: asyncpg.Pool,
-    tenant: Tenant,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    await _seed(pool, worker_pool, tenant, seed=21, participants=30)
-    params = ReportParams(from_date=dt.date(2025, 1, 1), to_date=dt.date(2026, 6, 30), as_of=dt.date(2026, 9, 30))
-    whole = outcome_report(await report_facts.load_facts(worker_pool, tenant.programme_id), params)
-    assert whole.figures.enrolled > 10
-    assert whole.figures.placed > 0
-    assert whole.populations.people_links > 0  # the directory is needed, and each chunk must see it
-    monkeypatch.setattr(kept_reports, "CHUNK", 4)
-
-    assert await kept_reports.report_in_chunks(worker_pool, tenant.programme_id, params) == whole
 
 
 async def test_a_pdf_is_rendered_by_the_worker_and_asked_for_again_at_the_location_given(

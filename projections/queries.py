@@ -1,0 +1,40 @@
+"""SQL kept in ``.sql`` files beside the module that runs it, read once into a dict of named queries.
+
+A query is its file's name without ``.sql``. A file whose name starts with ``_``
+is a fragment that several queries share (a list of CTEs, say); a query includes
+one by naming it in braces on a line of its own, ``{participants_as_of}`` (a comma may follow). The
+text is put in when the files are read, never at a call: no value ever reaches
+SQL except as a ``$n`` parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from importlib import resources
+from types import MappingProxyType
+
+_INCLUDE = re.compile(r"^[ \t]*\{([a-z_]+)\}(,?)[ \t]*$", re.M)
+
+
+def read_fragment(folder: str, name: str) -> str:
+    """The fragment ``projections/<folder>/_<name>.sql``."""
+    return (resources.files("projections") / folder / f"_{name}.sql").read_text(encoding="utf-8").strip()
+
+
+def load_queries(folder: str, fragments: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """Every query of ``projections/<folder>/*.sql``, by name, with the fragments it includes put in."""
+    shared = fragments or {}
+    queries: dict[str, str] = {}
+    for entry in (resources.files("projections") / folder).iterdir():
+        if not entry.name.endswith(".sql") or entry.name.startswith("_"):
+            continue
+
+        def include(match: re.Match[str], name: str = entry.name) -> str:
+            fragment = shared.get(match.group(1))
+            if fragment is None:
+                raise LookupError(f"{folder}/{name} includes {match.group(0).strip()}, which is not given")
+            return fragment + match.group(2)
+
+        queries[entry.name.removesuffix(".sql")] = _INCLUDE.sub(include, entry.read_text(encoding="utf-8"))
+    return MappingProxyType(queries)
