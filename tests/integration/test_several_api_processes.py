@@ -147,9 +147,7 @@ async def test_two_api_processes_one_with_four_workers_answer_identical_figures_
             "outreach_sent",
             {
                 "outreach_id": str(uuid.uuid4()),
-                "contact_id": next(line for line in log if line["type"] == "contact_added")["stream_id"].split("-", 1)[
-                    1
-                ],
+                "contact_id": contact_id,
                 "channel": "email",
                 "purpose": "ask_for_referral",
             },
