@@ -145,7 +145,11 @@ def incoming(line: dict[str, Any]) -> IncomingEvent:
 
 
 async def project_everything(worker_pool: asyncpg.Pool) -> None:
-    """Bring every projection the worker keeps up to the store's head (as the worker would)."""
+    """Bring every projection the worker keeps up to the store's head (as the worker would).
+
+    Settling up to 30 s: a transaction open anywhere in the cluster (another test run's) holds the horizon,
+    and with it the events just appended, back for a moment.
+    """
     store = EventStore(worker_pool)
     for projection, table in PROJECTIONS.values():
-        await catch_up(store, projection, table=table)
+        await catch_up(store, projection, table=table, settle_seconds=30)
