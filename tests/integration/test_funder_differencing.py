@@ -82,7 +82,9 @@ async def _programme(pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tena
     await Recorder(EventStore(pool), keys=subject_keys()).record(
         tenant.programme_id, [incoming(line) for line in log], Metadata(programme_id=tenant.programme_id)
     )
-    await catch_up(EventStore(worker_pool), read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX)
+    await catch_up(
+        EventStore(worker_pool), read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30
+    )
     return log
 
 
