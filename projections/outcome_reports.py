@@ -41,7 +41,7 @@ def outcome_body(
 ) -> dict[str, Any]:
     """The report's JSON body for one audience (suppressed for funders), hash included, from facts in memory.
 
-    Kept for the exports' tests and the benchmark's comparison; the API answers with ``answer_outcomes``.
+    Kept for the tests (exports, funder differencing); the API and the worker answer from SQL (``outcome_queries``).
     """
     return report_body(
         outcome_report(facts, params),

@@ -144,18 +144,12 @@ def incoming(line: dict[str, Any]) -> IncomingEvent:
     )
 
 
-async def fact_rows(pool: asyncpg.Pool, table: str, programme_id: uuid.UUID) -> list[tuple[Any, ...]]:
-    """One programme's rows of a report-facts table, comparable across tables."""
-    rows = await pool.fetch(
-        f"""SELECT event_id, participant_id, kind, position, tx, record::text, voided_at, voided_position, voided_tx
-            FROM {table} WHERE programme_id = $1 ORDER BY event_id""",
-        programme_id,
-    )
-    return [tuple(r.values()) for r in rows]
-
-
 async def project_everything(worker_pool: asyncpg.Pool) -> None:
-    """Bring every projection the worker keeps up to the store's head (as the worker would)."""
+    """Bring every projection the worker keeps up to the store's head (as the worker would).
+
+    Settling up to 30 s: a transaction open anywhere in the cluster (another test run's) holds the horizon,
+    and with it the events just appended, back for a moment.
+    """
     store = EventStore(worker_pool)
     for projection, table in PROJECTIONS.values():
-        await catch_up(store, projection, table=table)
+        await catch_up(store, projection, table=table, settle_seconds=30)

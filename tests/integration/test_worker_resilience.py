@@ -21,12 +21,13 @@ from litestar.testing import AsyncTestClient
 
 from infra.event_store import Cursor, EventStore, Metadata
 from infra.settings import Settings
-from projections import report_facts
+from projections import read_models
 from projections.runner import projection_status
 from services.api.app import create_app
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import Api, Tenant, fact_rows, incoming, subject_keys
+from tests.integration.test_read_models import rows_of, scratch_tables
+from tests.support import Api, Tenant, incoming, subject_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -71,27 +72,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 async def _wait_caught_up(pool: asyncpg.Pool, within: float = 60) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        head, statuses = await projection_status(pool, [report_facts.NAME])
+        head, statuses = await projection_status(pool, [read_models.NAME])
         if head > 0 and all(s.lag == 0 and s.checkpoint == head for s in statuses):
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"projections did not catch up: {await projection_status(pool, [report_facts.NAME])}")
+    raise AssertionError(f"projections did not catch up: {await projection_status(pool, [read_models.NAME])}")
 
 
 async def _from_scratch_equals_live(
     worker_pool: asyncpg.Pool, owner: asyncpg.Connection, programme_id: uuid.UUID
 ) -> None:
     store = EventStore(worker_pool)
-    await owner.execute("CREATE TABLE IF NOT EXISTS scratch_facts (LIKE report_facts INCLUDING ALL)")
-    await owner.execute("GRANT SELECT, INSERT, UPDATE ON scratch_facts TO peoplelinks_worker")
+    scratch = await scratch_tables(owner, "scratch")
     cursor = Cursor()
     async with worker_pool.acquire() as conn, conn.transaction():
         while batch := await store.read_all(cursor, limit=5000, conn=conn):
-            await report_facts.ReportFactsProjection().apply(conn, batch, "scratch_facts")
+            await read_models.ReadModelsProjection().apply(conn, batch, scratch)
             cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
-    live = await fact_rows(worker_pool, report_facts.TABLE, programme_id)
-    assert live
-    assert live == await fact_rows(worker_pool, "scratch_facts", programme_id)
+    live = await rows_of(worker_pool, read_models.LIVE_PREFIX, programme_id)
+    assert all(live[table] for table in ("rm_participants", "rm_outreach", "rm_responses"))
+    assert live == await rows_of(worker_pool, scratch, programme_id)
 
 
 async def _append_logs(
@@ -118,9 +118,7 @@ async def test_a_worker_killed_mid_work_resumes_and_matches_a_clean_rebuild(
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            applied = await pool.fetchval(
-                "SELECT events FROM projection_checkpoints WHERE name = $1", report_facts.NAME
-            )
+            applied = await pool.fetchval("SELECT events FROM projection_checkpoints WHERE name = $1", read_models.NAME)
             if applied:
                 break
             await asyncio.sleep(0.005)
@@ -216,7 +214,7 @@ async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once
             stream = (await api.get(f"/v1/participants/{participant}/events")).json()
             assert stream["version"] == 1 + len(statuses)
             rows = await worker_pool.fetchval(
-                "SELECT count(*) FROM report_facts WHERE programme_id = $1 AND kind = 'Outreach'", tenant.programme_id
+                "SELECT count(*) FROM rm_outreach WHERE programme_id = $1", tenant.programme_id
             )
             assert rows == len(statuses)
             assert worker.poll() is None, "the worker died with Redis"
