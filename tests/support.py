@@ -158,4 +158,6 @@ async def project_everything(worker_pool: asyncpg.Pool) -> None:
     """Bring every projection the worker keeps up to the store's head (as the worker would)."""
     store = EventStore(worker_pool)
     for projection, table in PROJECTIONS.values():
-        await catch_up(store, projection, table=table)
+        # Events committed above the horizon (a transaction open elsewhere in the cluster, such as another test
+        # run's) are waited for: a test asks right after for what it recorded.
+        await catch_up(store, projection, table=table, settle_seconds=30)

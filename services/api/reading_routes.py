@@ -15,7 +15,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from domain.reporting.response_rates import GroupBy
 from domain.reporting.scope import ReportParams
-from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
+from domain.reporting.suppression import RowCells, response_rate_cells, suppress_response_rates_for_funder
 from infra.db import Connection, TenantConnection
 from projections import positions, read_models
 from projections.positions import ReportPosition
@@ -55,8 +55,8 @@ class ResponseRatesOut(msgspec.Struct, frozen=True, rename={"from_date": "from",
     as_of: dt.date
     global_position: int
     group_by: str | None
-    overall: dict[str, Cell]
-    groups: dict[str, dict[str, Cell]]
+    overall: RowCells
+    groups: dict[str, RowCells]
 
 
 class ProgrammeSettings(msgspec.Struct, frozen=True):

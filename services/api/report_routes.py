@@ -21,7 +21,7 @@ from infra.export_jobs import render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
-from projections.outcome_reports import answer_outcomes
+from projections.outcome_reports import OutcomeReportBody, answer_outcomes
 from projections.releases import quarter, released
 from services.api.problems import InvalidRequest, NotFound, problem_responses
 from services.api.reading_routes import (
@@ -34,22 +34,6 @@ from services.api.reading_routes import (
 from services.api.security import Principal, roles
 
 
-class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_date": "from", "to_date": "to"}):
-    """The outcome report (reports.md, Programme outcome report; api.md, The shape of a report)."""
-
-    programme_id: uuid.UUID
-    from_date: dt.date
-    to_date: dt.date
-    as_of: dt.date
-    global_position: int
-    hash: str
-    audience: str
-    cohort: str | None
-    counselor_id: uuid.UUID | None
-    figures: dict[str, Any]
-    breakdowns: dict[str, Any]
-
-
 async def build_outcome_report(
     pool: TenantConnection,
     principal: Principal,
@@ -60,7 +44,7 @@ async def build_outcome_report(
     cohort: str | None,
     counselor_id: uuid.UUID | None,
     as_of_position: int | None,
-) -> OutcomeReportOut:
+) -> OutcomeReportBody:
     """The report for this caller (suppressed for a funder), with its position and hash."""
     funder = principal.role == "funder"
     if funder and counselor_id is not None:
@@ -82,7 +66,7 @@ async def build_outcome_report(
         cohort=cohort,
         counselor_id=counselor_id,
     )
-    body = await answer_outcomes(
+    return await answer_outcomes(
         pool,
         params,
         programme_id=principal.programme_id,
@@ -90,7 +74,6 @@ async def build_outcome_report(
         suppress_below=programme.suppress_below,
         global_position=at.position,
     )
-    return msgspec.convert(body, OutcomeReportOut)
 
 
 class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,7 +93,7 @@ _BY_MEDIA_TYPE = {"text/csv": "csv", XLSX: "xlsx", "application/pdf": "pdf", "ap
 # The same report in every format; the OpenAPI document shows the JSON and names the others.
 REPORT_RESPONSES = {
     200: ResponseSpec(
-        data_container=OutcomeReportOut,
+        data_container=OutcomeReportBody,
         description="The report: JSON by default; CSV, XLSX or PDF by `format=` or the Accept header",
     ),
     202: ResponseSpec(
@@ -144,7 +127,7 @@ def _wanted(format_: str | None, accept: str | None) -> str:
 async def _answer(
     db: TenantConnection,
     request: Request[Principal, Any, Any],
-    report: OutcomeReportOut,
+    report: OutcomeReportBody,
     format_: str | None,
     *,
     settings: Settings,
@@ -236,7 +219,7 @@ class ReportController(Controller):
             release = await released(db, request.user.programme_id, period)
             if release is None:
                 raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
-            report = msgspec.convert(release.outcomes, OutcomeReportOut)
+            report = msgspec.convert(release.outcomes, OutcomeReportBody)
             return await _answer(
                 db, request, report, format, settings=settings, waker=waker, again={"period": release.period}
             )
@@ -294,5 +277,5 @@ class ReportController(Controller):
         body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
         if body is None:
             raise NotFound()
-        report = msgspec.convert(body, OutcomeReportOut)
+        report = msgspec.convert(body, OutcomeReportBody)
         return await _answer(db, request, report, format, settings=settings, waker=waker)
