@@ -27,7 +27,7 @@ from infra.settings import Settings
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
-from services.api.events_routes import EventsController
+from services.api.events_routes import STREAM_ROUTES, EventsController
 from services.api.openapi_types import JsonNumberSchema
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
@@ -103,6 +103,7 @@ def create_app(
             AccountsController,
             DashboardController,
             EventsController,
+            *STREAM_ROUTES,
             ParticipantController,
             PrivacyController,
             ReadingController,
