@@ -44,6 +44,7 @@ from domain.reporting.snapshot import (
     looking_from,
     people_links_since,
     removed_as_of,
+    walk_threads,
 )
 
 FollowUpKind: TypeAlias = Literal[
@@ -124,35 +125,18 @@ class Thread(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 def threads(outreaches: Sequence[Outreach], answered: set[int]) -> dict[int, Thread]:
-    """The thread ending at each counted outreach, by ``outreach_id.int``.
+    """The thread ending at each counted outreach, by ``outreach_id.int`` (``snapshot.walk_threads``)."""
 
-    A ``follow_up_of`` naming an outreach that does not count is treated as absent:
-    the thread starts there. Each thread extends its parent's, so this is linear.
-    """
-    by_key = {outreach.outreach_id.int: outreach for outreach in outreaches}
-    done: dict[int, Thread] = {}
-    for key in by_key:
-        chain: list[Outreach] = []
-        seen: set[int] = set()
-        current: int | None = key
-        while current is not None and current in by_key and current not in done and current not in seen:
-            seen.add(current)
-            outreach = by_key[current]
-            chain.append(outreach)
-            current = None if outreach.follow_up_of is None else outreach.follow_up_of.int
-        # A loop (which the append rules make impossible) would start a thread where it closes.
-        parent = done.get(current) if current is not None and current not in seen else None
-        for outreach in reversed(chain):
-            uses = dict(parent.uses) if parent is not None else {}
-            uses[outreach.channel] = uses.get(outreach.channel, 0) + 1
-            unanswered = outreach.outreach_id.int not in answered
-            parent = Thread(
-                attempts=(parent.attempts if parent is not None else 0) + 1,
-                unanswered=(parent.unanswered if parent is not None else 0) + unanswered,
-                uses=uses,
-            )
-            done[outreach.outreach_id.int] = parent
-    return done
+    def extend(parent: Thread | None, outreach: Outreach) -> Thread:
+        uses = dict(parent.uses) if parent is not None else {}
+        uses[outreach.channel] = uses.get(outreach.channel, 0) + 1
+        return Thread(
+            attempts=(parent.attempts if parent is not None else 0) + 1,
+            unanswered=(parent.unanswered if parent is not None else 0) + (outreach.outreach_id.int not in answered),
+            uses=uses,
+        )
+
+    return walk_threads(outreaches, extend)
 
 
 def employer_of_contact(facts: Facts, contact_id: uuid.UUID, instant: dt.datetime, as_of: AsOf) -> uuid.UUID | None:

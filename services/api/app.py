@@ -27,7 +27,8 @@ from infra.settings import Settings
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
-from services.api.events_routes import EventsController
+from services.api.events_routes import STREAM_ROUTES, EventsController
+from services.api.openapi_types import JsonNumberSchema
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
@@ -102,6 +103,7 @@ def create_app(
             AccountsController,
             DashboardController,
             EventsController,
+            *STREAM_ROUTES,
             ParticipantController,
             PrivacyController,
             ReadingController,
@@ -156,5 +158,6 @@ def create_app(
             ),
             security=[{"bearer": []}],
         ),
+        plugins=[JsonNumberSchema()],
         debug=False,
     )

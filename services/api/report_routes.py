@@ -3,94 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
-from domain.reporting.scope import ReportParams
 from infra.db import TenantConnection
 from infra.export_jobs import render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
-from projections.outcome_reports import answer_outcomes
-from projections.releases import quarter, released
-from services.api.problems import InvalidRequest, NotFound, problem_responses
+from projections.outcome_reports import OutcomeReportBody, answer_outcomes
+from services.api.problems import NotFound, problem_responses
 from services.api.reading_routes import (
-    PeriodQuery,
-    programme_settings,
+    ReportQuery,
     refuse_chosen_parameters,
-    report_position,
-    today_in,
+    released_for,
+    report_query,
+    report_scope,
 )
 from services.api.security import Principal, roles
 
 
-class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_date": "from", "to_date": "to"}):
-    """The outcome report (reports.md, Programme outcome report; api.md, The shape of a report)."""
-
-    programme_id: uuid.UUID
-    from_date: dt.date
-    to_date: dt.date
-    as_of: dt.date
-    global_position: int
-    hash: str
-    audience: str
-    cohort: str | None
-    counselor_id: uuid.UUID | None
-    figures: dict[str, Any]
-    breakdowns: dict[str, Any]
-
-
-async def build_outcome_report(
-    pool: TenantConnection,
-    principal: Principal,
-    *,
-    from_date: dt.date | None,
-    to_date: dt.date | None,
-    as_of: dt.date | None,
-    cohort: str | None,
-    counselor_id: uuid.UUID | None,
-    as_of_position: int | None,
-) -> OutcomeReportOut:
+async def build_outcome_report(pool: TenantConnection, principal: Principal, query: ReportQuery) -> OutcomeReportBody:
     """The report for this caller (suppressed for a funder), with its position and hash."""
-    funder = principal.role == "funder"
-    if funder and counselor_id is not None:
-        raise InvalidRequest("counselor_id", "funders see no per-counselor figures", status=403)
-    programme = await programme_settings(pool, principal.programme_id)
-    as_of = as_of or today_in(programme.time_zone)
-    to_date = to_date or as_of
-    from_date = from_date or dt.date(to_date.year, 1, 1)
-    if from_date > to_date:
-        raise InvalidRequest("from", "from is after to")
-    at = await report_position(pool, as_of_position)
-    params = ReportParams(
-        from_date=from_date,
-        to_date=to_date,
-        as_of=as_of,
-        time_zone=programme.time_zone,
-        as_of_position=at.position,
-        as_of_horizon=at.horizon,
-        cohort=cohort,
-        counselor_id=counselor_id,
-    )
-    body = await answer_outcomes(
+    scope = await report_scope(pool, principal, query, default_from=lambda to: dt.date(to.year, 1, 1))
+    return await answer_outcomes(
         pool,
-        params,
+        scope.params,
         programme_id=principal.programme_id,
-        audience="funder" if funder else "staff",
-        suppress_below=programme.suppress_below,
-        global_position=at.position,
+        audience="funder" if principal.role == "funder" else "staff",
+        suppress_below=scope.programme.suppress_below,
+        global_position=scope.position,
     )
-    return msgspec.convert(body, OutcomeReportOut)
 
 
 class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,7 +61,7 @@ _BY_MEDIA_TYPE = {"text/csv": "csv", XLSX: "xlsx", "application/pdf": "pdf", "ap
 # The same report in every format; the OpenAPI document shows the JSON and names the others.
 REPORT_RESPONSES = {
     200: ResponseSpec(
-        data_container=OutcomeReportOut,
+        data_container=OutcomeReportBody,
         description="The report: JSON by default; CSV, XLSX or PDF by `format=` or the Accept header",
     ),
     202: ResponseSpec(
@@ -144,7 +95,7 @@ def _wanted(format_: str | None, accept: str | None) -> str:
 async def _answer(
     db: TenantConnection,
     request: Request[Principal, Any, Any],
-    report: OutcomeReportOut,
+    report: OutcomeReportBody,
     format_: str | None,
     *,
     settings: Settings,
@@ -201,6 +152,7 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/outcomes",
+        dependencies={"asked": Provide(report_query)},
         opt=roles("admin", "staff", "funder"),
         operation_id="outcomeReport",
         operation_class=ReportOperation,
@@ -213,47 +165,17 @@ class ReportController(Controller):
         db: NamedDependency[TenantConnection],
         settings: NamedDependency[Settings],
         waker: NamedDependency[Waker],
-        from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first enrolment day")] = None,
-        to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last enrolment day")] = None,
-        as_of: Annotated[dt.date | None, QueryParameter(description="the day the report looks from")] = None,
-        cohort: FromQuery[str | None] = None,
-        counselor_id: FromQuery[uuid.UUID | None] = None,
-        as_of_position: FromQuery[int | None] = None,
+        asked: NamedDependency[ReportQuery],
         format: FromQuery[ExportFormat | None] = None,
-        period: PeriodQuery = None,
     ) -> Response[Any]:
         if request.user.role == "funder":
-            refuse_chosen_parameters(
-                {
-                    "from": from_date,
-                    "to": to_date,
-                    "as_of": as_of,
-                    "cohort": cohort,
-                    "counselor_id": counselor_id,
-                    "as_of_position": as_of_position,
-                }
-            )
-            release = await released(db, request.user.programme_id, period)
-            if release is None:
-                raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
-            report = msgspec.convert(release.outcomes, OutcomeReportOut)
+            refuse_chosen_parameters(asked.chosen())
+            release = await released_for(db, request.user.programme_id, asked.period)
+            report = msgspec.convert(release.outcomes, OutcomeReportBody)
             return await _answer(
                 db, request, report, format, settings=settings, waker=waker, again={"period": release.period}
             )
-        if period is not None:
-            if from_date is not None or to_date is not None:
-                raise InvalidRequest("period", "give a period or from and to, not both")
-            from_date, to_date = quarter(period)
-        report = await build_outcome_report(
-            db,
-            request.user,
-            from_date=from_date,
-            to_date=to_date,
-            as_of=as_of,
-            cohort=cohort,
-            counselor_id=counselor_id,
-            as_of_position=as_of_position,
-        )
+        report = await build_outcome_report(db, request.user, asked)
         again = {
             "from": report.from_date.isoformat(),
             "to": report.to_date.isoformat(),
@@ -294,5 +216,5 @@ class ReportController(Controller):
         body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
         if body is None:
             raise NotFound()
-        report = msgspec.convert(body, OutcomeReportOut)
+        report = msgspec.convert(body, OutcomeReportBody)
         return await _answer(db, request, report, format, settings=settings, waker=waker)

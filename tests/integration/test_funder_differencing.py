@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar.testing import AsyncTestClient
 
 from domain.reporting.scope import ReportParams
@@ -100,7 +101,7 @@ async def test_the_attack_finds_small_counts_when_funders_choose_the_period(
         body = outcome_body(
             facts, params, programme_id=tenant.programme_id, audience="funder", suppress_below=11, global_position=0
         )
-        answers.append({**body, "kind": "outcomes"})
+        answers.append({**msgspec.to_builtins(body), "kind": "outcomes"})
     assert small_counts_derived(answers)  # the one person enrolled on the first day, at least
 
 
