@@ -10,7 +10,8 @@ Items, per ``reports.md``:
   employer yet, while the 7 days after it last.
 - ``notify_helpers_of_hire``: after a hire, each contact asked for a meeting or a
   referral and not told of the hire since.
-- ``nurture``: a People Link with no outreach or meeting for 60 days.
+- ``nurture``: a People Link whose latest outreach or meeting (or none ever) is 60 or
+  more days before ``as_of``, however recently it became a People Link.
 - ``retention_check_due``: a job not ended whose next milestone (30, 90, 180 days
   after its start) has passed with no verification on or after it.
 
@@ -339,24 +340,31 @@ class _Queue:
             )
 
     def nurture(self, activity: Activity, links: Mapping[uuid.UUID, dt.date]) -> None:
+        """People Links whose latest outreach or meeting (or none ever) is 60 or more days before ``as_of``.
+
+        The 60 days count from the latest touch however recently the contact became a
+        People Link; the item is due from the later of the 60th day and that day.
+        """
         as_of = self.as_of
         if not links:
             return
-        last_touch = dict(links)
+        last_touch: dict[uuid.UUID, dt.date] = {}
         touches: list[Outreach | Meeting] = [*activity.outreaches, *activity.meetings]
         for touch in touches:
-            known = last_touch.get(touch.contact_id)
-            if known is not None:
-                last_touch[touch.contact_id] = max(known, as_of.local_date(touch.occurred_at))
-        for contact_id, day in last_touch.items():
-            due_on = day + NURTURE_AFTER
+            if touch.contact_id in links:
+                day = as_of.local_date(touch.occurred_at)
+                known = last_touch.get(touch.contact_id)
+                if known is None or day > known:
+                    last_touch[touch.contact_id] = day
+        for contact_id, linked_on in links.items():
+            touched_on = last_touch.get(contact_id)
+            if touched_on is None:
+                due_on, reason = linked_on, "People Link never written to or met: get in touch"
+            else:
+                due_on = max(touched_on + NURTURE_AFTER, linked_on)
+                reason = f"People Link not written to or met since {touched_on.isoformat()}: get back in touch"
             if due_on <= as_of.date:
-                self.add(
-                    "nurture",
-                    due_on,
-                    f"People Link not contacted since {day.isoformat()}: get back in touch",
-                    contact_id=contact_id,
-                )
+                self.add("nurture", due_on, reason, contact_id=contact_id)
 
     def retention_checks(self, jobs: Mapping[uuid.UUID, Job]) -> None:
         day = self.as_of.date

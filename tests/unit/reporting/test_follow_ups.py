@@ -68,9 +68,26 @@ def add_contact(history: History, employer: uuid.UUID | None = None) -> uuid.UUI
 
 
 def close(
-    history: History, participant: uuid.UUID, application: uuid.UUID, day: str, outcome: str = "rejected"
+    history: History,
+    participant: uuid.UUID,
+    application: uuid.UUID,
+    day: str,
+    outcome: str = "rejected",
+    time: str = "12:00:00",
 ) -> None:
-    history.event(participant, "application_closed", at(day), application_id=application, outcome=outcome)
+    history.event(participant, "application_closed", at(day, time), application_id=application, outcome=outcome)
+
+
+def meet(history: History, participant: uuid.UUID, contact: uuid.UUID, day: str) -> None:
+    history.event(
+        participant,
+        "meeting_held",
+        at(day),
+        meeting_id=uuid.uuid4(),
+        contact_id=contact,
+        format="in_person",
+        kind="coffee",
+    )
 
 
 # --- follow_up: when an outreach is due -------------------------------------------------------------------------------
@@ -494,6 +511,44 @@ def test_a_contact_who_is_not_a_people_link_is_not_nurtured() -> None:
     history.outreach(participant, at("2025-02-02"), contact=helper)
 
     assert kinds(queue(history, "2025-12-31"), "nurture") == []
+
+
+def test_nurture_counts_from_the_latest_outreach_not_from_the_link() -> None:
+    history = History()
+    helper = add_contact(history)
+    participant = history.enrol("2025-01-02")
+    history.outreach(participant, at("2025-03-01"), contact=helper, purpose="ask_for_referral")
+    history.hire(participant, "2025-05-20", occurred_at=at("2025-05-10"), via=helper)
+
+    [item] = kinds(queue(history, "2025-05-25"), "nurture")
+
+    # Sixty days after the outreach (2025-04-30) the contact was not a People Link yet: due from the start.
+    assert (item.contact_id, item.due_on) == (helper, on("2025-05-20"))
+
+
+def test_a_people_link_never_written_to_or_met_is_due_from_the_day_it_became_one() -> None:
+    history = History()
+    helper = add_contact(history)
+    participant = history.enrol("2025-01-02")
+    referral = history.refer(participant, helper, at("2025-02-01"))
+    history.apply_for(participant, at("2025-02-03"), referral=referral)
+
+    assert kinds(queue(history, "2025-02-02"), "nurture") == []
+    [item] = kinds(queue(history, "2025-02-03"), "nurture")
+    assert (item.contact_id, item.due_on) == (helper, on("2025-02-03"))
+
+
+def test_a_meeting_before_the_link_is_the_latest_touch() -> None:
+    history = History()
+    helper = add_contact(history)
+    participant = history.enrol("2025-01-02")
+    meet(history, participant, helper, "2025-01-10")
+    referral = history.refer(participant, helper, at("2025-03-20"))
+    history.apply_for(participant, at("2025-03-25"), referral=referral)
+
+    [item] = kinds(queue(history, "2025-03-26"), "nurture")
+
+    assert item.due_on == on("2025-03-25")
 
 
 # --- retention_check_due ----------------------------------------------------------------------------------------------
