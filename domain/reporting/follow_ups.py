@@ -8,8 +8,9 @@ Items, per ``reports.md``:
   thread (the outreach and the ones it follows up) holds six unanswered attempts.
 - ``thank_you_after_rejection``: a rejection with no thank-you to a contact of that
   employer yet, while the 7 days after it last.
-- ``notify_helpers_of_hire``: after a hire, each contact asked for a meeting or a
-  referral and not told of the hire since.
+- ``notify_helpers_of_hire``: after the participant's latest hire, each contact asked
+  for a meeting or a referral before it and not told of it (``notify_hired``) since;
+  one item per contact.
 - ``nurture``: a People Link whose latest outreach or meeting (or none ever) is 60 or
   more days before ``as_of``, however recently it became a People Link.
 - ``retention_check_due``: a job not ended whose next milestone (30, 90, 180 days
@@ -314,18 +315,23 @@ class _Queue:
             )
 
     def notify_helpers_of_hire(self, activity: Activity, jobs: Mapping[uuid.UUID, Job]) -> None:
+        """Each contact asked for a meeting or a referral before the latest hire and not told of it since.
+
+        Before and since compare instants, not days: an ask later on the day of the
+        hire is not help with it, and a ``notify_hired`` earlier that day is not news of it.
+        """
         as_of = self.as_of
         if not jobs:
             return
+        # The news is the hire itself, recorded by as_of, whether or not the job has started.
         hire = max((job.hire for job in jobs.values()), key=lambda hire: (hire.occurred_at, hire.position))
         hired_on = as_of.local_date(hire.occurred_at)
         asked: dict[uuid.UUID, None] = {}
         told: set[uuid.UUID] = set()
         for outreach in activity.outreaches:
-            day = as_of.local_date(outreach.occurred_at)
-            if outreach.purpose in ASKS and day <= hired_on:
+            if outreach.purpose in ASKS and outreach.occurred_at < hire.occurred_at:
                 asked[outreach.contact_id] = None
-            elif outreach.purpose == "notify_hired" and day >= hired_on:
+            elif outreach.purpose == "notify_hired" and outreach.occurred_at >= hire.occurred_at:
                 told.add(outreach.contact_id)
         for contact_id in asked:
             if contact_id in told or self.contact_removed(contact_id):

@@ -467,6 +467,48 @@ def test_a_contact_asked_only_after_the_hire_is_not_to_be_told_of_it() -> None:
     assert kinds(queue(history, "2025-03-23"), "notify_helpers_of_hire") == []
 
 
+def test_an_ask_sent_after_the_hire_on_the_same_day_is_not_a_help_to_tell_of_it() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    history.hire(participant, "2025-04-01", occurred_at=at("2025-03-20", "10:00:00"))
+    history.outreach(participant, at("2025-03-20", "15:00:00"), purpose="ask_for_referral")
+
+    assert kinds(queue(history, "2025-03-21"), "notify_helpers_of_hire") == []
+
+
+def test_a_notify_hired_sent_before_the_hire_on_the_same_day_does_not_clear_it() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    helper = uuid.uuid4()
+    history.outreach(participant, at("2025-03-01"), contact=helper, purpose="ask_for_meeting")
+    history.outreach(participant, at("2025-03-20", "09:00:00"), contact=helper, purpose="notify_hired")
+    job = history.hire(participant, "2025-04-01", occurred_at=at("2025-03-20", "10:00:00"))
+
+    [item] = kinds(queue(history, "2025-03-21"), "notify_helpers_of_hire")
+
+    assert (item.contact_id, item.job_id, item.due_on) == (helper, job, on("2025-03-20"))
+
+
+def test_helpers_are_told_of_the_latest_hire_one_item_per_contact() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    helper, newer_helper = uuid.uuid4(), uuid.uuid4()
+    history.outreach(participant, at("2025-03-01"), contact=helper, purpose="ask_for_referral")
+    history.outreach(participant, at("2025-03-02"), contact=helper, purpose="ask_for_meeting")
+    history.hire(participant, "2025-03-10", occurred_at=at("2025-03-05"))
+    history.outreach(participant, at("2025-03-06"), contact=helper, purpose="notify_hired")
+    history.outreach(participant, at("2025-05-01"), contact=newer_helper, purpose="ask_for_meeting")
+    # The second hire is the news now; the hire starting soonest is not what counts.
+    latest = history.hire(participant, "2025-06-01", occurred_at=at("2025-05-20", "10:00:00"))
+    history.outreach(participant, at("2025-05-20", "09:00:00"), contact=newer_helper, purpose="notify_hired")
+
+    items = kinds(queue(history, "2025-05-21"), "notify_helpers_of_hire")
+
+    assert sorted((str(item.contact_id), item.job_id, item.due_on) for item in items) == sorted(
+        (str(contact), latest, on("2025-05-20")) for contact in (helper, newer_helper)
+    )
+
+
 # --- nurture ----------------------------------------------------------------------------------------------------------
 
 
