@@ -7,7 +7,7 @@ Items, per ``reports.md``:
   attempts at one medium before switching"). ``exhausted`` replaces it when the
   thread (the outreach and the ones it follows up) holds six unanswered attempts.
 - ``thank_you_after_rejection``: a rejection with no thank-you to a contact of that
-  employer yet, while the 7 days after it last.
+  employer within the 7 days after it.
 - ``notify_helpers_of_hire``: after the participant's latest hire, each contact asked
   for a meeting or a referral before it and not told of it (``notify_hired``) since;
   one item per contact.
@@ -96,7 +96,7 @@ class FollowUpItem(msgspec.Struct, frozen=True, kw_only=True):
     milestone_days: int | None = None
     """For ``retention_check_due``: the milestone (30, 90 or 180) to verify."""
     due_by: dt.date | None = None
-    """For ``thank_you_after_rejection``: the last day of the 7 days after the rejection."""
+    """For ``thank_you_after_rejection``: the day the 7 days after the rejection end."""
 
 
 def suggest_channel(channel: ev.Channel, uses: Mapping[str, int]) -> ev.Channel | None:
@@ -281,6 +281,12 @@ class _Queue:
             )
 
     def thank_you_after_rejection(self, activity: Activity) -> None:
+        """Each rejection with no thank-you to a contact of the employer within the 7 days after it.
+
+        The 7 days are exact (``seconds / 86400``, both ends being instants), from the
+        rejection's ``occurred_at`` on. A rejection left unthanked in them stays in the
+        queue: a later thank-you does not make one within them.
+        """
         as_of = self.as_of
         rejections = [closure for closure in activity.closures if closure.outcome == "rejected"]
         if not rejections:
@@ -288,27 +294,33 @@ class _Queue:
         employer_of_application = {
             application.application_id.int: application.employer_id for application in activity.applications
         }
-        # (day sent, employer of its contact then) of every thank-you, looked up once.
+        # (when sent, employer of its contact then) of every thank-you, looked up once.
         thanks = [
             (
-                as_of.local_date(outreach.occurred_at),
+                outreach.occurred_at,
                 employer_of_contact(self.facts, outreach.contact_id, outreach.occurred_at, as_of),
             )
             for outreach in activity.outreaches
             if outreach.purpose == "thank_you"
         ]
         for closure in rejections:
-            closed_on = as_of.local_date(closure.occurred_at)
-            due_by = closed_on + THANK_YOU_WINDOW
-            if as_of.date > due_by:
-                continue
+            closed_at = closure.occurred_at
+            closed_on = as_of.local_date(closed_at)
+            due_by = as_of.local_date(closed_at + THANK_YOU_WINDOW)
             employer_id = employer_of_application[closure.application_id.int]
-            if any(closed_on <= day <= due_by and employer == employer_id for day, employer in thanks):
+            if any(
+                closed_at <= sent_at <= closed_at + THANK_YOU_WINDOW and employer == employer_id
+                for sent_at, employer in thanks
+            ):
                 continue
+            if as_of.date <= due_by:
+                reason = f"rejected on {closed_on.isoformat()}: thank a contact at the employer by {due_by.isoformat()}"
+            else:
+                reason = f"rejected on {closed_on.isoformat()}: no contact at the employer was thanked within 7 days"
             self.add(
                 "thank_you_after_rejection",
                 closed_on,
-                f"rejected on {closed_on.isoformat()}: thank a contact at the employer by {due_by.isoformat()}",
+                reason,
                 application_id=closure.application_id,
                 employer_id=employer_id,
                 due_by=due_by,

@@ -335,7 +335,6 @@ def test_rejection_asks_for_a_thank_you_within_the_seven_days_after_it() -> None
         on("2025-03-17"),
     )
     assert len(kinds(queue(history, "2025-03-17"), "thank_you_after_rejection")) == 1
-    assert kinds(queue(history, "2025-03-18"), "thank_you_after_rejection") == []
 
 
 def test_a_thank_you_to_a_contact_of_the_employer_clears_the_rejection() -> None:
@@ -413,6 +412,52 @@ def test_only_rejections_of_existing_applications_ask_for_a_thank_you() -> None:
     close(history, participant, voided, "2025-03-01")
 
     assert kinds(queue(history, "2025-03-11"), "thank_you_after_rejection") == []
+
+
+def test_a_rejection_left_unthanked_for_seven_days_stays_in_the_queue() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    close(history, participant, application, "2025-03-10")
+    history.outreach(participant, at("2025-03-19"), contact=contact, purpose="thank_you")
+
+    [item] = kinds(queue(history, "2025-06-01"), "thank_you_after_rejection")
+
+    assert (item.application_id, item.due_on, item.due_by) == (application, on("2025-03-10"), on("2025-03-17"))
+
+
+def test_a_thank_you_later_in_the_day_seven_days_on_is_more_than_seven_days_after() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    close(history, participant, application, "2025-03-10", time="09:00:00")
+    history.outreach(participant, at("2025-03-17", "15:00:00"), contact=contact, purpose="thank_you")
+
+    assert len(kinds(queue(history, "2025-03-17"), "thank_you_after_rejection")) == 1
+
+
+def test_a_thank_you_sent_before_the_rejection_on_the_same_day_does_not_clear_it() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    history.outreach(participant, at("2025-03-10", "08:00:00"), contact=contact, purpose="thank_you")
+    close(history, participant, application, "2025-03-10", time="09:00:00")
+
+    assert len(kinds(queue(history, "2025-03-11"), "thank_you_after_rejection")) == 1
+
+
+def test_a_thank_you_exactly_seven_days_after_the_rejection_clears_it() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    close(history, participant, application, "2025-03-10", time="09:00:00")
+    history.outreach(participant, at("2025-03-17", "09:00:00"), contact=contact, purpose="thank_you")
+
+    assert kinds(queue(history, "2025-03-17"), "thank_you_after_rejection") == []
 
 
 # --- notify_helpers_of_hire -------------------------------------------------------------------------------------------
