@@ -317,6 +317,39 @@ def test_an_outreach_to_a_removed_contact_is_not_due() -> None:
     assert due_outreach(history, "2025-03-20") == []
 
 
+def test_two_unanswered_linkedin_messages_switch_to_email_the_start_of_the_order() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    _, last = thread(history, participant, ["linkedin", "linkedin"])
+
+    [item] = due_outreach(history, "2025-03-09")
+
+    assert (item.kind, item.outreach_id, item.due_on, item.attempts, item.suggested_channel) == (
+        "follow_up",
+        last,
+        on("2025-03-09"),
+        2,
+        "email",
+    )
+
+
+def test_six_unanswered_among_seven_attempts_mark_the_thread_exhausted() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    outreaches = thread(history, participant, ["email", "email", "phone", "phone", "text", "text", "letter"])
+    history.respond(participant, outreaches[2], at("2025-03-03", "18:00:00"))
+
+    [item] = due_outreach(history, "2025-04-01")
+
+    assert (item.kind, item.outreach_id, item.attempts, item.unanswered, item.suggested_channel) == (
+        "exhausted",
+        outreaches[-1],
+        7,
+        6,
+        None,
+    )
+
+
 # --- thank_you_after_rejection ----------------------------------------------------------------------------------------
 
 
@@ -692,6 +725,17 @@ def test_retention_checks_continue_after_exit_while_outreach_items_stop() -> Non
     items = queue(history, "2025-04-01")
 
     assert [item.kind for item in items] == ["retention_check_due"]
+
+
+def test_retention_check_asks_for_the_next_milestone_not_yet_verified() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    job = history.hire(participant, "2025-03-01")
+    history.verify(participant, job, "2025-06-05")
+
+    [item] = kinds(queue(history, "2025-09-01"), "retention_check_due")
+
+    assert (item.job_id, item.milestone_days, item.due_on) == (job, 180, on("2025-08-28"))
 
 
 # --- the queue as a whole ---------------------------------------------------------------------------------------------
