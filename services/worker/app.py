@@ -21,7 +21,7 @@ from infra.accounts import prune_authentication_records
 from infra.db import create_worker_pool
 from infra.event_store import EventStore
 from infra.export_jobs import render_pending
-from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings
+from infra.queue import ADVANCE_JOB, EXPORT_JOB, cron_name, queue_name, redis_settings
 from infra.settings import Settings
 from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
@@ -104,8 +104,21 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
             func(render_exports, name=EXPORT_JOB, max_tries=3),
         ],
         "cron_jobs": [
-            cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
-            cron(prune_authentication_job, hour={3}, minute={5}, unique=True),
+            cron(
+                keep_monthly_reports_job,
+                name=cron_name(settings, "keep_monthly_reports"),
+                hour={2},
+                minute={15},
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                prune_authentication_job,
+                name=cron_name(settings, "prune_authentication"),
+                hour={3},
+                minute={5},
+                unique=True,
+            ),
         ],
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
