@@ -39,6 +39,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a request for a worker-rendered export (the PDF) waits for the
     # file before answering 202 Accepted with Retry-After.
     export_wait_seconds: float = 15.0
+    # The report quota (infra/report_quota.py): report, dashboard and export requests of one
+    # user of one programme, a steady rate a minute and a burst above it; 0 turns it off.
+    report_requests_per_minute: int = 60
+    report_request_burst: int = 30
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or networks). None by
@@ -99,6 +103,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=_int("PEOPLELINKS_MAX_BODY_BYTES", defaults.max_body_bytes),
             max_batch_events=_int("PEOPLELINKS_MAX_BATCH_EVENTS", defaults.max_batch_events),
             export_wait_seconds=float(env.get("PEOPLELINKS_EXPORT_WAIT_SECONDS") or defaults.export_wait_seconds),
+            report_requests_per_minute=_int(
+                "PEOPLELINKS_REPORT_REQUESTS_PER_MINUTE", defaults.report_requests_per_minute
+            ),
+            report_request_burst=_int("PEOPLELINKS_REPORT_REQUEST_BURST", defaults.report_request_burst),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
             trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),

@@ -23,11 +23,13 @@ from infra.crypto import SubjectKeys
 from infra.db import TenantConnection, create_app_pool, tenant_connection
 from infra.event_store import EventStore
 from infra.queue import Waker
+from infra.report_quota import ReportQuota
 from infra.settings import Settings
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
 from services.api.events_routes import EventsController
+from services.api.limits import report_quota_guard
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
@@ -123,7 +125,14 @@ def create_app(
             "waker": Provide(lambda: holder["waker"], sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
-        guards=[role_guard, participant_scope_guard],
+        # The quota after the roles: a caller the route refuses spends nothing.
+        guards=[
+            role_guard,
+            participant_scope_guard,
+            report_quota_guard(
+                ReportQuota(per_minute=settings.report_requests_per_minute, burst=settings.report_request_burst)
+            ),
+        ],
         before_request=check_query_bounds,
         middleware=[
             DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),

@@ -23,6 +23,7 @@ from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
 from projections.outcome_reports import answer_outcomes
 from projections.releases import quarter, released
+from services.api.limits import report_quota
 from services.api.problems import InvalidRequest, NotFound, problem_responses
 from services.api.reading_routes import (
     PeriodQuery,
@@ -201,10 +202,10 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/outcomes",
-        opt=roles("admin", "staff", "funder"),
+        opt={**roles("admin", "staff", "funder"), **report_quota()},
         operation_id="outcomeReport",
         operation_class=ReportOperation,
-        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 409, 422)},
+        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 409, 422, 429)},
         summary="Programme outcome report (suppressed for funders, reproducible by as_of_position)",
     )
     async def outcomes(
@@ -264,9 +265,9 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/monthly",
-        opt=roles("admin", "staff"),
+        opt={**roles("admin", "staff"), **report_quota()},
         operation_id="keptMonthlyReports",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 429),
         summary="The monthly outcome reports kept by the worker",
     )
     async def monthly(
@@ -276,10 +277,10 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/monthly/{as_of:date}",
-        opt=roles("admin", "staff"),
+        opt={**roles("admin", "staff"), **report_quota()},
         operation_id="keptMonthlyReport",
         operation_class=ReportOperation,
-        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 404, 422)},
+        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 404, 422, 429)},
         summary="One kept monthly report, exactly as built (figures, position, hash)",
     )
     async def monthly_one(
