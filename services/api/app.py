@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from infra.crypto import SubjectKeys
 from infra.db import TenantConnection, create_app_pool, tenant_connection
 from infra.event_store import EventStore
+from infra.export_jobs import RenderSlots
 from infra.queue import Waker
 from infra.report_quota import ReportQuota
 from infra.settings import Settings
@@ -73,10 +74,13 @@ def create_app(
         store = EventStore(the_pool)
         waker = Waker(settings)
         app.state.pool = the_pool  # for guards, which have no dependency injection
+        # Made in the app's event loop: one bound on the renders of this process.
+        app.state.render_slots = RenderSlots(settings.max_concurrent_renders, wait=settings.render_wait_seconds)
         holder.update(
             pool=the_pool,
             store=store,
             waker=waker,
+            render_slots=app.state.render_slots,
             recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, **({"clock": clock} if clock else {})),
         )
         try:
@@ -123,6 +127,7 @@ def create_app(
             "subject_keys": Provide(lambda: subject_keys, sync_to_thread=False),
             "db": Provide(provide_db),
             "waker": Provide(lambda: holder["waker"], sync_to_thread=False),
+            "render_slots": Provide(lambda: holder["render_slots"], sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
         # The quota after the roles: a caller the route refuses spends nothing.

@@ -18,6 +18,7 @@ from litestar.types import ExceptionHandlersMap
 from domain.rules import RuleViolation
 from infra.accounts import EmailTaken
 from infra.event_store import ConcurrencyConflict, DuplicateEventId
+from infra.export_jobs import RendersBusy
 from infra.report_quota import QuotaExceeded
 from projections.releases import PeriodError
 from services.recording import EventIdReused, VersionMismatch
@@ -88,6 +89,8 @@ _MEANINGS = {
     413: "Too large: the body, or the number of events",
     422: "A field is not valid, or an event breaks a recording rule: `errors` names the field",
     429: "Too many requests: the limit named by `limit` (failed logins, report requests) was reached; "
+    "retry after `Retry-After` seconds",
+    503: "Busy: every export render slot of this server is taken (`limit`), or the database is unavailable; "
     "retry after `Retry-After` seconds",
 }
 
@@ -191,6 +194,10 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
         case QuotaExceeded():
             return limit_reached(
                 429, "Too many report requests", str(exc), request, limit="report_requests", retry_after=exc.retry_after
+            )
+        case RendersBusy():
+            return limit_reached(
+                503, "Exports are busy", str(exc), request, limit="export_renders", retry_after=exc.retry_after
             )
         case EmailTaken():
             return problem(
