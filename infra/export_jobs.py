@@ -14,6 +14,7 @@ worker (the job carries nothing); the worker's sweep finds requests without it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import math
 import uuid
@@ -205,3 +206,33 @@ async def render_pending(pool: asyncpg.Pool, *, limit: int = 4) -> int:
         )
         rendered += 1
     return rendered
+
+
+# Kept: the newest ``$2`` rendered (or failed) exports of each programme, none older than ``$1``.
+_PRUNE = """
+DELETE FROM report_exports
+WHERE coalesce(rendered_at, requested_at) < now() - $1::interval
+   OR (programme_id, hash, format) IN (
+        SELECT programme_id, hash, format FROM (
+            SELECT programme_id, hash, format,
+                   row_number() OVER (
+                       PARTITION BY programme_id ORDER BY coalesce(rendered_at, requested_at) DESC, hash, format
+                   ) AS newest
+            FROM report_exports
+            WHERE content IS NOT NULL OR failure IS NOT NULL
+        ) done
+        WHERE newest > $2
+   )
+"""
+
+
+async def prune_exports(pool: asyncpg.Pool, *, keep: dt.timedelta, per_programme: int) -> int:
+    """Delete stored exports older than ``keep``, and each programme's beyond its newest ``per_programme``.
+
+    A stored file is a cache of a report body that can be rendered again, so
+    nothing is lost: asking for a pruned export renders it anew. Requests still
+    waiting for the worker are not counted against ``per_programme``. Answers
+    how many rows went (the worker's job).
+    """
+    status = await pool.execute(_PRUNE, keep, per_programme)
+    return int(status.split()[-1])

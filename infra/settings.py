@@ -49,6 +49,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # takes more of the interpreter from every other request.
     max_concurrent_renders: int = 1
     render_wait_seconds: float = 5.0
+    # The worker prunes stored exports (report_exports) daily: older than this many days, and each
+    # programme's beyond its newest so many; a pruned export is rendered again when asked for.
+    export_keep_days: int = 14
+    export_keep_per_programme: int = 100
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or networks). None by
@@ -115,6 +119,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             report_request_burst=_int("PEOPLELINKS_REPORT_REQUEST_BURST", defaults.report_request_burst),
             max_concurrent_renders=_int("PEOPLELINKS_MAX_CONCURRENT_RENDERS", defaults.max_concurrent_renders),
             render_wait_seconds=float(env.get("PEOPLELINKS_RENDER_WAIT_SECONDS") or defaults.render_wait_seconds),
+            export_keep_days=_int("PEOPLELINKS_EXPORT_KEEP_DAYS", defaults.export_keep_days),
+            export_keep_per_programme=_int("PEOPLELINKS_EXPORT_KEEP_PER_PROGRAMME", defaults.export_keep_per_programme),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
             trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),
