@@ -34,6 +34,18 @@ def queue_name(settings: Settings) -> str:
     return f"{settings.redis_prefix}:queue"
 
 
+def cron_name(settings: Settings, job: str) -> str:
+    """The name of one of this deployment's cron jobs.
+
+    arq makes a cron job's id, and so its Redis keys (``arq:job:<id>``,
+    ``arq:in-progress:<id>``), from the name and the time it is due. Without the
+    prefix two deployments sharing a Redis would schedule the same id for the
+    same daily run, and the second one's enqueue would find the first one's job
+    and skip: that deployment would miss the run.
+    """
+    return f"{settings.redis_prefix}:cron:{job}"
+
+
 class Waker:
     """Enqueues the deduplicated wake-up job after a commit; swallows and logs Redis failures."""
 

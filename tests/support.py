@@ -7,10 +7,14 @@ import base64
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from domain.events import decode_data
@@ -132,6 +136,20 @@ class Api:
         response = await self.record("participant", participant, enrolment(counselor_id))
         assert response.status_code == 201, response.text
         return participant
+
+
+@asynccontextmanager
+async def in_this_loop(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, started, answering an HTTP client in the test's own event loop.
+
+    Litestar's ``AsyncTestClient`` hands each request to the app in a thread of its
+    own and waits for the answer, so requests gathered in a test still run one by
+    one. Through this client they run at the same time, as under a server.
+    """
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            yield client
 
 
 def incoming(line: dict[str, Any]) -> IncomingEvent:

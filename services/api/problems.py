@@ -18,6 +18,8 @@ from litestar.types import ExceptionHandlersMap
 from domain.rules import RuleViolation
 from infra.accounts import EmailTaken
 from infra.event_store import ConcurrencyConflict, DuplicateEventId
+from infra.export_jobs import RendersBusy
+from infra.report_quota import QuotaExceeded
 from projections.releases import PeriodError
 from services.recording import EventIdReused, VersionMismatch
 
@@ -41,6 +43,8 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+    # An extension member (RFC 9457, section 3.2) of 429 and 503 answers: which limit was reached.
+    limit: str | None = None
 
 
 class InvalidRequest(Exception):
@@ -84,7 +88,10 @@ _MEANINGS = {
     409: "Conflict: the stream moved on (If-Match), an id or e-mail address is taken, or read models lag",
     413: "Too large: the body, or the number of events",
     422: "A field is not valid, or an event breaks a recording rule: `errors` names the field",
-    429: "Too many failed logins: retry after `Retry-After` seconds",
+    429: "Too many requests: the limit named by `limit` (failed logins, report requests) was reached; "
+    "retry after `Retry-After` seconds",
+    503: "Busy: every export render slot of this server is taken (`limit`), or the database is unavailable; "
+    "retry after `Retry-After` seconds",
 }
 
 
@@ -99,7 +106,13 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 def problem(
-    status: int, title: str, detail: str | None, request: Request[Any, Any, Any], errors: list[FieldError] | None = None
+    status: int,
+    title: str,
+    detail: str | None,
+    request: Request[Any, Any, Any],
+    errors: list[FieldError] | None = None,
+    *,
+    limit: str | None = None,
 ) -> Response[Problem]:
     """A problem details response."""
     return Response(
@@ -110,10 +123,20 @@ def problem(
             detail=detail,
             instance=request.url.path,
             errors=errors,
+            limit=limit,
         ),
         status_code=status,
         media_type=PROBLEM_JSON,
     )
+
+
+def limit_reached(
+    status: int, title: str, detail: str, request: Request[Any, Any, Any], *, limit: str, retry_after: int
+) -> Response[Problem]:
+    """A 429 or 503 answer naming the limit that was reached, with ``Retry-After``."""
+    response = problem(status, title, detail, request, limit=limit)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 # PostgreSQL unreachable, restarting, or the connection dropped: the same request
@@ -168,6 +191,14 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
             )
         case DuplicateEventId():
             return problem(409, "The event id is already used", "retry the request", request)
+        case QuotaExceeded():
+            return limit_reached(
+                429, "Too many report requests", str(exc), request, limit="report_requests", retry_after=exc.retry_after
+            )
+        case RendersBusy():
+            return limit_reached(
+                503, "Exports are busy", str(exc), request, limit="export_renders", retry_after=exc.retry_after
+            )
         case EmailTaken():
             return problem(
                 409,

@@ -24,6 +24,7 @@ from projections.registry import PROJECTIONS
 from projections.releases import Released, quarter, released
 from projections.response_rate_queries import response_rates_at
 from projections.runner import HeldAt, projection_status
+from services.api.limits import report_quota
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
 
@@ -287,9 +288,9 @@ class ReadingController(Controller):
     @get(
         "/v1/dashboards/response-rates",
         dependencies={"asked": Provide(report_query)},
-        opt=roles("admin", "staff", "counselor", "funder"),
+        opt={**roles("admin", "staff", "counselor", "funder"), **report_quota()},
         operation_id="responseRates",
-        responses=problem_responses(400, 401, 403, 409, 422),
+        responses=problem_responses(400, 401, 403, 409, 422, 429),
         summary="Response rates: five out for one back",
     )
     async def response_rates(

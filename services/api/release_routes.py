@@ -13,6 +13,7 @@ from litestar.params import JSONBody
 from domain.reporting.response_rates import GroupBy
 from infra.db import TenantConnection
 from projections.releases import Release, keep_release, list_releases, quarter
+from services.api.limits import report_quota
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.reading_routes import ReportQuery, build_response_rates, programme_settings, report_position, today_in
 from services.api.report_routes import build_outcome_report
@@ -42,9 +43,9 @@ class ReleaseController(Controller):
 
     @post(
         "/v1/reports/releases",
-        opt=roles("admin"),
+        opt={**roles("admin"), **report_quota()},
         operation_id="releaseQuarter",
-        responses=problem_responses(400, 401, 403, 409, 422),
+        responses=problem_responses(400, 401, 403, 409, 422, 429),
         summary="Release a quarter's outcome report and response-rate dashboards to funders (once)",
     )
     async def release(
@@ -90,9 +91,9 @@ class ReleaseController(Controller):
 
     @get(
         "/v1/reports/releases",
-        opt=roles("admin", "staff", "funder"),
+        opt={**roles("admin", "staff", "funder"), **report_quota()},
         operation_id="releases",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 429),
         summary="The quarters released to funders",
     )
     async def releases(

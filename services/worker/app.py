@@ -20,8 +20,8 @@ from arq.worker import Worker, func
 from infra.accounts import prune_authentication_records
 from infra.db import create_worker_pool
 from infra.event_store import EventStore
-from infra.export_jobs import render_pending
-from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings
+from infra.export_jobs import prune_exports, render_pending
+from infra.queue import ADVANCE_JOB, EXPORT_JOB, cron_name, queue_name, redis_settings
 from infra.settings import Settings
 from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
@@ -71,6 +71,17 @@ async def prune_authentication_job(ctx: dict[str, Any]) -> None:
     await prune_authentication_records(store.pool, keep=dt.timedelta(days=30))
 
 
+async def prune_report_exports_job(ctx: dict[str, Any]) -> int:
+    """Delete old stored exports, and each programme's beyond the newest few (idempotent; runs daily)."""
+    store: EventStore = ctx["store"]
+    settings: Settings = ctx["settings"]
+    return await prune_exports(
+        store.pool,
+        keep=dt.timedelta(days=settings.export_keep_days),
+        per_programme=settings.export_keep_per_programme,
+    )
+
+
 async def _sweep_forever(ctx: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
@@ -97,6 +108,7 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["store"] = store
+        ctx["settings"] = settings
 
     return {
         "functions": [
@@ -104,8 +116,28 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
             func(render_exports, name=EXPORT_JOB, max_tries=3),
         ],
         "cron_jobs": [
-            cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
-            cron(prune_authentication_job, hour={3}, minute={5}, unique=True),
+            cron(
+                keep_monthly_reports_job,
+                name=cron_name(settings, "keep_monthly_reports"),
+                hour={2},
+                minute={15},
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                prune_authentication_job,
+                name=cron_name(settings, "prune_authentication"),
+                hour={3},
+                minute={5},
+                unique=True,
+            ),
+            cron(
+                prune_report_exports_job,
+                name=cron_name(settings, "prune_report_exports"),
+                hour={3},
+                minute={25},
+                unique=True,
+            ),
         ],
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
