@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a request for a worker-rendered export (the PDF) waits for the
     # file before answering 202 Accepted with Retry-After.
     export_wait_seconds: float = 15.0
+    # How often the worker advances every projection (and renders waiting exports) straight from PostgreSQL,
+    # whether or not Redis woke it: the bound on how late a lost wake-up leaves the read models.
+    worker_sweep_seconds: float = 1.0
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or networks). None by
@@ -99,6 +102,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=_int("PEOPLELINKS_MAX_BODY_BYTES", defaults.max_body_bytes),
             max_batch_events=_int("PEOPLELINKS_MAX_BATCH_EVENTS", defaults.max_batch_events),
             export_wait_seconds=float(env.get("PEOPLELINKS_EXPORT_WAIT_SECONDS") or defaults.export_wait_seconds),
+            worker_sweep_seconds=float(env.get("PEOPLELINKS_WORKER_SWEEP_SECONDS") or defaults.worker_sweep_seconds),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
             trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),

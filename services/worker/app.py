@@ -1,9 +1,9 @@
 """The worker's composition root: arq ``WorkerSettings`` with the projection tasks and the sweep.
 
 Redis only wakes the worker. Besides the wake-up job, the worker runs its own
-sweep loop that advances every projection each ``SWEEP_SECONDS`` straight from
-PostgreSQL, so a lost job or a Redis outage delays projections, never loses
-an event.
+sweep loop that advances every projection every ``worker_sweep_seconds``
+(one second by default) straight from PostgreSQL, so a lost job or a Redis
+outage delays projections, never loses an event.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 
-SWEEP_SECONDS = 1.0
 _log = logging.getLogger("peoplelinks.worker")
 
 
@@ -71,7 +70,7 @@ async def prune_authentication_job(ctx: dict[str, Any]) -> None:
     await prune_authentication_records(store.pool, keep=dt.timedelta(days=30))
 
 
-async def _sweep_forever(ctx: dict[str, Any]) -> None:
+async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
     loop = asyncio.get_running_loop()
     next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
     while True:
@@ -89,7 +88,7 @@ async def _sweep_forever(ctx: dict[str, Any]) -> None:
             await render_exports(ctx)
         except Exception as e:
             _log.warning("export sweep failed: %s", type(e).__name__)
-        await asyncio.sleep(SWEEP_SECONDS)
+        await asyncio.sleep(every)
 
 
 def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
@@ -127,7 +126,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     stop = stop or asyncio.Event()
     pool = await create_worker_pool(settings)
     ctx: dict[str, Any] = {"store": EventStore(pool)}
-    sweep = asyncio.create_task(_sweep_forever(ctx))
+    sweep = asyncio.create_task(_sweep_forever(ctx, settings.worker_sweep_seconds))
     try:
         while not stop.is_set():
             worker = Worker(**worker_kwargs(settings, ctx["store"]))
