@@ -12,16 +12,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.cron import cron
-from arq.worker import Worker, func
+from arq.worker import Function, Worker, func
 
 from infra.accounts import prune_authentication_records
 from infra.db import create_worker_pool
 from infra.event_store import EventStore
 from infra.export_jobs import render_pending
-from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings
+from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings, wake_up_started
 from infra.settings import Settings
 from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
@@ -91,16 +92,26 @@ async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
         await asyncio.sleep(every)
 
 
+def _wake_up(job: str, task: Callable[[dict[str, Any]], Awaitable[int]], settings: Settings) -> Function:
+    """``task`` as the wake-up job ``job``: it first lets the next commit enqueue a wake-up (infra/queue.py)."""
+
+    async def woken(ctx: dict[str, Any]) -> int:
+        await wake_up_started(ctx["redis"], settings, job)
+        return await task(ctx)
+
+    return func(woken, name=job, max_tries=3)
+
+
 def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker``: the wake-up job and its resources."""
+    """Keyword arguments for ``arq.Worker``: the wake-up jobs and their resources."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["store"] = store
 
     return {
         "functions": [
-            func(advance_projections, name=ADVANCE_JOB, max_tries=3),
-            func(render_exports, name=EXPORT_JOB, max_tries=3),
+            _wake_up(ADVANCE_JOB, advance_projections, settings),
+            _wake_up(EXPORT_JOB, render_exports, settings),
         ],
         "cron_jobs": [
             cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
@@ -109,7 +120,7 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
         "queue_name": queue_name(settings),
-        # The wake-up job keeps no result, so the next wake-up can be enqueued as soon as it ends.
+        # The wake-up jobs keep no result: nobody reads one.
         "keep_result": 0,
         "max_jobs": 4,
         "poll_delay": 0.05,
