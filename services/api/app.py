@@ -75,7 +75,7 @@ def create_app(
             pool=the_pool,
             store=store,
             waker=waker,
-            recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, **({"clock": clock} if clock else {})),
+            recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, clock=clock),
         )
         try:
             yield

@@ -19,7 +19,7 @@ from domain.rules import RuleViolation
 from infra.accounts import EmailTaken
 from infra.event_store import ConcurrencyConflict, DuplicateEventId
 from projections.releases import PeriodError
-from services.recording import EventIdReused, VersionMismatch
+from services.recording import EventIdReused, StreamBusy, VersionMismatch
 
 PROBLEM_JSON = "application/problem+json"
 # Seconds a client waits before sending a request again that was answered 503.
@@ -87,7 +87,10 @@ _MEANINGS = {
     413: "Too large: the body, or the number of events",
     422: "A field is not valid, or an event breaks a recording rule: `errors` names the field",
     429: "Too many failed logins: retry after `Retry-After` seconds",
-    503: "The database is unavailable for a moment: send the same request again after `Retry-After` seconds",
+    503: (
+        "The database is unavailable for a moment, or (an append without If-Match) the stream too busy to take it "
+        "in time: send the same request again after `Retry-After` seconds"
+    ),
 }
 
 
@@ -188,6 +191,11 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
             return problem(422, "The request is not valid", error.message, request, [error])
         case msgspec.DecodeError():
             return problem(400, "The body is not valid JSON", str(exc), request, [FieldError("body", str(exc))])
+        case StreamBusy():
+            # No If-Match, so no version was asked for: not a conflict, but a moment too busy (retry the same body).
+            response = problem(503, "The stream is busy", str(exc), request)
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+            return response
         case VersionMismatch():
             return problem(409, "The stream has moved on", str(exc), request, [FieldError("If-Match", str(exc))])
         case ConcurrencyConflict():
