@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # programme's beyond its newest so many; a pruned export is rendered again when asked for.
     export_keep_days: int = 14
     export_keep_per_programme: int = 100
+    # How often the worker advances every projection (and renders waiting exports) straight from PostgreSQL,
+    # whether or not Redis woke it: the bound on how late a lost wake-up leaves the read models.
+    worker_sweep_seconds: float = 1.0
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or networks). None by
@@ -121,6 +124,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             render_wait_seconds=float(env.get("PEOPLELINKS_RENDER_WAIT_SECONDS") or defaults.render_wait_seconds),
             export_keep_days=_int("PEOPLELINKS_EXPORT_KEEP_DAYS", defaults.export_keep_days),
             export_keep_per_programme=_int("PEOPLELINKS_EXPORT_KEEP_PER_PROGRAMME", defaults.export_keep_per_programme),
+            worker_sweep_seconds=float(env.get("PEOPLELINKS_WORKER_SWEEP_SECONDS") or defaults.worker_sweep_seconds),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
             trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),

@@ -82,7 +82,7 @@ def create_app(
             store=store,
             waker=waker,
             render_slots=app.state.render_slots,
-            recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, **({"clock": clock} if clock else {})),
+            recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, clock=clock),
         )
         try:
             yield

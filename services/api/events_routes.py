@@ -29,7 +29,15 @@ RECORD_PROBLEMS = problem_responses(400, 401, 403, 409, 413, 422)
 READ_PROBLEMS = problem_responses(400, 401, 403, 404)
 # Read by the handlers from the request itself; declared for the OpenAPI document.
 IfMatch = Annotated[
-    str | None, HeaderParameter(name="If-Match", description="expected stream version (0 for a new stream)")
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description=(
+            "expected stream version (0 for a new stream): 409 when the stream is at another. Without it no "
+            "version is asked for and a lost race is never 409: the append is retried until it lands, or for a "
+            "few seconds at most (then 503 with Retry-After: send the same request again)"
+        ),
+    ),
 ]
 
 

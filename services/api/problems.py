@@ -21,9 +21,11 @@ from infra.event_store import ConcurrencyConflict, DuplicateEventId
 from infra.export_jobs import RendersBusy
 from infra.report_quota import QuotaExceeded
 from projections.releases import PeriodError
-from services.recording import EventIdReused, VersionMismatch
+from services.recording import EventIdReused, StreamBusy, VersionMismatch
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client waits before sending a request again that was answered 503.
+RETRY_AFTER_SECONDS = "1"
 _log = logging.getLogger("peoplelinks.api")
 
 
@@ -90,18 +92,24 @@ _MEANINGS = {
     422: "A field is not valid, or an event breaks a recording rule: `errors` names the field",
     429: "Too many requests: the limit named by `limit` (failed logins, report requests) was reached; "
     "retry after `Retry-After` seconds",
-    503: "Busy: every export render slot of this server is taken (`limit`), or the database is unavailable; "
-    "retry after `Retry-After` seconds",
+    503: (
+        "The database is unavailable for a moment, every export render slot of this server is taken (`limit`), "
+        "or (an append without If-Match) the stream too busy to take it in time: send the same request again "
+        "after `Retry-After` seconds"
+    ),
 }
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """The problem details a route may answer, for its ``responses=`` (and so for the OpenAPI document)."""
+    """The problem details a route may answer, for its ``responses=`` (and so for the OpenAPI document).
+
+    503 is always among them: every route answering problems asks the database (the session check at least).
+    """
     return {
         status: ResponseSpec(
             data_container=Problem, generate_examples=False, description=_MEANINGS[status], media_type=PROBLEM_JSON
         )
-        for status in statuses
+        for status in (*statuses, 503)
     }
 
 
@@ -139,25 +147,49 @@ def limit_reached(
     return response
 
 
-# PostgreSQL unreachable, restarting, or the connection dropped: the same request
-# may simply be sent again (event ids make a retried append safe), so 503, not 500.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.ConnectionDoesNotExistError,
+# PostgreSQL unreachable, starting, shutting down or out of connection slots, or the connection gone under the
+# request: the same request may simply be sent again (event ids make a retried append safe), so 503, not 500.
+_DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError among them
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: a fast shutdown, or pg_terminate_backend
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300: no connection slot left
+    # The driver lost track of the connection's protocol (asyncpg answered "cannot switch to state 12; another
+    # operation is in progress" on the login check while PostgreSQL shut down): the connection is unusable.
+    asyncpg.InternalClientError,
     ConnectionError,
-    OSError,
+    OSError,  # TimeoutError too: connecting took too long
+)
+# asyncpg raises its plain InterfaceError for a wrong call too (a wrong number of arguments, which a retry would
+# not mend); only these messages of it say that the connection or the pool is gone.
+_CONNECTION_GONE = (
+    "connection is closed",
+    "another operation is in progress",
+    "another operation is cancelling",
+    "pool is closing",
+    "pool is closed",
 )
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is not there right now (answered 503 with Retry-After)."""
+    if isinstance(exc, _DATABASE_UNAVAILABLE):
+        return True
+    return type(exc) is asyncpg.InterfaceError and any(gone in str(exc) for gone in _CONNECTION_GONE)
+
+
+def database_unavailable_problem(request: Request[Any, Any, Any]) -> Response[Problem]:
+    """The 503 answered when the database is not there right now."""
+    response = problem(503, "The database is unavailable", "retry the request", request)
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if database_unavailable(exc):
         _log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
-        response = problem(503, "The database is unavailable", "retry the request", request)
-        response.headers["Retry-After"] = "1"
-        return response
+        return database_unavailable_problem(request)
     match exc:
         case asyncpg.UntranslatableCharacterError() | asyncpg.CharacterNotInRepertoireError():
             # PostgreSQL stores no U+0000 in text or jsonb; JSON can carry it, so it is refused here, storing nothing.
@@ -181,6 +213,11 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
             return problem(422, "The request is not valid", error.message, request, [error])
         case msgspec.DecodeError():
             return problem(400, "The body is not valid JSON", str(exc), request, [FieldError("body", str(exc))])
+        case StreamBusy():
+            # No If-Match, so no version was asked for: not a conflict, but a moment too busy (retry the same body).
+            response = problem(503, "The stream is busy", str(exc), request)
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+            return response
         case VersionMismatch():
             return problem(409, "The stream has moved on", str(exc), request, [FieldError("If-Match", str(exc))])
         case ConcurrencyConflict():

@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from infra.db import TenantConnection
 from infra.event_store import EventStore, StoreStatus
-from services.api.problems import problem_responses
+from services.api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem_responses
 from services.api.security import public, roles
 
 
@@ -61,8 +61,12 @@ class StatusController(Controller):
         # out of a load balancer for one programme's event would stop them all. It is reported, loudly.
         try:
             rows = await pool.fetch("SELECT name, programmes, since, errors FROM peoplelinks_projection_holds()")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return Response(Readiness(status="degraded", held=[]), status_code=503, headers={"Retry-After": "1"})
+        except Exception as e:
+            if not database_unavailable(e):
+                raise
+            return Response(
+                Readiness(status="degraded", held=[]), status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+            )
         held = [HeldProjection(r["name"], r["programmes"], r["since"], list(r["errors"])) for r in rows]
         return Response(Readiness(status="degraded" if held else "ready", held=held))
 

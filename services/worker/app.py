@@ -1,9 +1,9 @@
 """The worker's composition root: arq ``WorkerSettings`` with the projection tasks and the sweep.
 
 Redis only wakes the worker. Besides the wake-up job, the worker runs its own
-sweep loop that advances every projection each ``SWEEP_SECONDS`` straight from
-PostgreSQL, so a lost job or a Redis outage delays projections, never loses
-an event.
+sweep loop that advances every projection every ``worker_sweep_seconds``
+(one second by default) straight from PostgreSQL, so a lost job or a Redis
+outage delays projections, never loses an event.
 """
 
 from __future__ import annotations
@@ -12,23 +12,23 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.cron import cron
-from arq.worker import Worker, func
+from arq.worker import Function, Worker, func
 
 from infra.accounts import prune_authentication_records
 from infra.db import create_worker_pool
 from infra.event_store import EventStore
 from infra.export_jobs import prune_exports, render_pending
-from infra.queue import ADVANCE_JOB, EXPORT_JOB, cron_name, queue_name, redis_settings
+from infra.queue import ADVANCE_JOB, EXPORT_JOB, cron_name, queue_name, redis_settings, wake_up_started
 from infra.settings import Settings
 from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 
-SWEEP_SECONDS = 1.0
 _log = logging.getLogger("peoplelinks.worker")
 
 
@@ -82,7 +82,7 @@ async def prune_report_exports_job(ctx: dict[str, Any]) -> int:
     )
 
 
-async def _sweep_forever(ctx: dict[str, Any]) -> None:
+async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
     loop = asyncio.get_running_loop()
     next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
     while True:
@@ -100,11 +100,21 @@ async def _sweep_forever(ctx: dict[str, Any]) -> None:
             await render_exports(ctx)
         except Exception as e:
             _log.warning("export sweep failed: %s", type(e).__name__)
-        await asyncio.sleep(SWEEP_SECONDS)
+        await asyncio.sleep(every)
+
+
+def _wake_up(job: str, task: Callable[[dict[str, Any]], Awaitable[int]], settings: Settings) -> Function:
+    """``task`` as the wake-up job ``job``: it first lets the next commit enqueue a wake-up (infra/queue.py)."""
+
+    async def woken(ctx: dict[str, Any]) -> int:
+        await wake_up_started(ctx["redis"], settings, job)
+        return await task(ctx)
+
+    return func(woken, name=job, max_tries=3)
 
 
 def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker``: the wake-up job and its resources."""
+    """Keyword arguments for ``arq.Worker``: the wake-up jobs and their resources."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["store"] = store
@@ -112,8 +122,8 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
 
     return {
         "functions": [
-            func(advance_projections, name=ADVANCE_JOB, max_tries=3),
-            func(render_exports, name=EXPORT_JOB, max_tries=3),
+            _wake_up(ADVANCE_JOB, advance_projections, settings),
+            _wake_up(EXPORT_JOB, render_exports, settings),
         ],
         "cron_jobs": [
             cron(
@@ -142,7 +152,7 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
         "queue_name": queue_name(settings),
-        # The wake-up job keeps no result, so the next wake-up can be enqueued as soon as it ends.
+        # The wake-up jobs keep no result: nobody reads one.
         "keep_result": 0,
         "max_jobs": 4,
         "poll_delay": 0.05,
@@ -159,7 +169,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     stop = stop or asyncio.Event()
     pool = await create_worker_pool(settings)
     ctx: dict[str, Any] = {"store": EventStore(pool)}
-    sweep = asyncio.create_task(_sweep_forever(ctx))
+    sweep = asyncio.create_task(_sweep_forever(ctx, settings.worker_sweep_seconds))
     try:
         while not stop.is_set():
             worker = Worker(**worker_kwargs(settings, ctx["store"]))
