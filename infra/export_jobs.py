@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -26,9 +26,9 @@ import asyncpg
 import msgspec
 
 from infra.db import Connection
-from infra.exports import report_csv, report_pdf, report_xlsx
 
-RENDERERS: Final[dict[str, Callable[..., bytes]]] = {"csv": report_csv, "xlsx": report_xlsx, "pdf": report_pdf}
+Render = Callable[[Connection | asyncpg.Pool, uuid.UUID, dict[str, Any], str], Awaitable[bytes]]
+"""Renders a stored report body in a format (``services.exports.render``: presentation, which infra does not know)."""
 CLAIM_SECONDS: Final = 60
 MAX_ATTEMPTS: Final = 3
 POLL_SECONDS: Final = 0.05
@@ -108,28 +108,6 @@ class RenderSlots:
                 slot.thread.add_done_callback(lambda _: self._free.release())
 
 
-async def render(
-    conn: Connection | asyncpg.Pool,
-    programme_id: uuid.UUID,
-    body: dict[str, Any],
-    format_: str,
-    *,
-    slot: RenderSlot | None = None,
-) -> bytes:
-    """A report body rendered in a format, with its programme's name and suppression threshold, off the event loop.
-
-    The one rendering of an export, whether the API does it (CSV, XLSX, in a
-    ``slot`` of its ``RenderSlots``) or the worker (the PDF, one at a time).
-    """
-    programme = await conn.fetchrow("SELECT name, suppress_below FROM programmes WHERE programme_id = $1", programme_id)
-    if programme is None:
-        raise LookupError("the programme of an export is gone")
-    renderer = RENDERERS[format_]
-    if slot is None:
-        return await asyncio.to_thread(renderer, body, programme["name"], suppress_below=programme["suppress_below"])
-    return await slot.render(renderer, body, programme["name"], suppress_below=programme["suppress_below"])
-
-
 _STATE = "SELECT content, failure FROM report_exports WHERE programme_id = $1 AND hash = $2 AND format = $3"
 
 
@@ -177,8 +155,8 @@ RETURNING programme_id, hash, format, body, attempts
 """
 
 
-async def render_pending(pool: asyncpg.Pool, *, limit: int = 4) -> int:
-    """Render up to ``limit`` pending exports (the worker's job); how many were stored."""
+async def render_pending(pool: asyncpg.Pool, render: Render, *, limit: int = 4) -> int:
+    """Render up to ``limit`` pending exports with ``render`` (the worker's job); how many were stored."""
     rendered = 0
     for row in await pool.fetch(_CLAIM, CLAIM_SECONDS, limit):
         key = (row["programme_id"], row["hash"], row["format"])

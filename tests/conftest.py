@@ -26,6 +26,7 @@ from infra.export_jobs import render_pending
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
+from services.exports import render
 from tests.support import MASTER_KEY, Api, Tenant
 
 ADMIN_PASSWORD = "correct horse battery"
@@ -114,7 +115,7 @@ async def export_worker(worker_pool: asyncpg.Pool) -> AsyncIterator[None]:
 
     async def render_forever() -> None:
         while True:
-            await render_pending(worker_pool)
+            await render_pending(worker_pool, render)
             await asyncio.sleep(0.05)
 
     task = asyncio.create_task(render_forever())

@@ -18,7 +18,7 @@ from litestar.openapi.spec import Operation
 from litestar.params import FromPath, FromQuery
 
 from infra.db import TenantConnection, tenant_connection
-from infra.export_jobs import RenderSlot, RenderSlots, render, request_export, wait_for_export
+from infra.export_jobs import RenderSlot, RenderSlots, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
@@ -33,6 +33,7 @@ from services.api.reading_routes import (
     report_scope,
 )
 from services.api.security import Principal, roles
+from services.exports import render
 
 
 async def build_outcome_report(pool: TenantConnection, principal: Principal, query: ReportQuery) -> OutcomeReportBody:

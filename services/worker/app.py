@@ -28,6 +28,7 @@ from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
+from services.exports import render
 
 _log = logging.getLogger("peoplelinks.worker")
 
@@ -54,7 +55,7 @@ async def render_exports(ctx: dict[str, Any]) -> int:
     """Render every export waiting in PostgreSQL (the API asked for them; the job names none)."""
     store: EventStore = ctx["store"]
     total = 0
-    while rendered := await render_pending(store.pool):
+    while rendered := await render_pending(store.pool, render):
         total += rendered
     return total
 

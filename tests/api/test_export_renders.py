@@ -19,9 +19,10 @@ import msgspec
 import pytest
 
 from infra import export_jobs
-from infra.exports import report_xlsx
 from infra.settings import Settings
+from services import exports
 from services.api.app import create_app
+from services.exports import report_xlsx
 from tests.support import Api, Tenant, in_this_loop
 
 
@@ -61,7 +62,7 @@ async def test_exports_asked_at_once_queue_for_the_slots_and_all_arrive(
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setitem(export_jobs.RENDERERS, "xlsx", counted_xlsx)
+    monkeypatch.setitem(exports.RENDERERS, "xlsx", counted_xlsx)
     bounded = msgspec.structs.replace(settings, max_concurrent_renders=2, render_wait_seconds=30)
     async with in_this_loop(create_app(bounded)) as client:
         admin = await Api.login(client, tenant.admin_email, tenant.password)

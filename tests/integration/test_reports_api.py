@@ -18,6 +18,7 @@ from infra.accounts import create_user
 from infra.event_store import EventStore, Metadata
 from infra.export_jobs import render_pending
 from projections.kept_reports import keep_monthly_reports
+from services.exports import render
 from services.recording import Recorder
 from tests.generators import programme_log
 from tests.support import Api, Tenant, envelope, incoming, project_everything, subject_keys
@@ -243,11 +244,11 @@ async def test_a_pdf_is_rendered_by_the_worker_and_asked_for_again_at_the_locati
         )
     ).status_code == 201
 
-    assert await render_pending(worker_pool) == 1  # what the worker's job and sweep run
+    assert await render_pending(worker_pool, render) == 1  # what the worker's job and sweep run
     done = await api.get(location)
     assert done.status_code == 200
     assert done.headers["content-type"] == "application/pdf"
     assert done.headers["x-report-hash"] == report["hash"]
     text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(done.content)).pages)
     assert report["hash"].removeprefix("sha256:")[:16] in text.replace("\n", "")
-    assert await render_pending(worker_pool) == 0  # kept: the next download is served from the stored file
+    assert await render_pending(worker_pool, render) == 0  # kept: the next download is served from the stored file

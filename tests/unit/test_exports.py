@@ -18,7 +18,8 @@ from pypdf import PdfReader
 
 from domain.reporting.facts import EventEnvelope, facts_from_events
 from domain.reporting.scope import ReportParams
-from infra.exports import (
+from projections.outcome_reports import outcome_body
+from services.exports import (
     CSV_COLUMNS,
     DEJAVU,
     FIGURES,
@@ -30,7 +31,6 @@ from infra.exports import (
     report_pdf,
     report_xlsx,
 )
-from projections.outcome_reports import outcome_body
 from tests.generators import demo_log
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples"

@@ -1,4 +1,4 @@
-"""The programme outcome report as files: CSV, XLSX and PDF renderings of its JSON answer.
+"""The programme outcome report as files: CSV, XLSX and PDF renderings of its JSON answer (presentation).
 
 Each renderer takes the report exactly as the API answers it (``api.md``, "The
 shape of a report": plain builtins, ``audience`` included) and the programme's
@@ -12,13 +12,16 @@ One table of labels and definitions (``FIGURES``, ``RETENTION_PARTS``,
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import math
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
+import asyncpg
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
@@ -31,6 +34,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from domain import events as ev
 from domain.reporting.suppression import SUPPRESS_BELOW
+from infra.db import Connection
+from infra.export_jobs import RenderSlot
 
 Report: TypeAlias = Mapping[str, Any]
 """The outcome report's JSON answer as plain builtins."""
@@ -962,3 +967,29 @@ def report_pdf(
     pdf.heading("Reproducing these figures")
     pdf.paragraph(reproduce_note(report))
     return bytes(pdf.output())
+
+
+RENDERERS: Final[dict[str, Callable[..., bytes]]] = {"csv": report_csv, "xlsx": report_xlsx, "pdf": report_pdf}
+"""Each export format's renderer."""
+
+
+async def render(
+    conn: Connection | asyncpg.Pool,
+    programme_id: uuid.UUID,
+    body: dict[str, Any],
+    format_: str,
+    *,
+    slot: RenderSlot | None = None,
+) -> bytes:
+    """A report body rendered in a format, with its programme's name and suppression threshold, off the event loop.
+
+    The one rendering of an export, whether the API does it (CSV, XLSX, in a
+    ``slot`` of its ``RenderSlots``) or the worker (the PDF, one at a time).
+    """
+    programme = await conn.fetchrow("SELECT name, suppress_below FROM programmes WHERE programme_id = $1", programme_id)
+    if programme is None:
+        raise LookupError("the programme of an export is gone")
+    renderer = RENDERERS[format_]
+    if slot is None:
+        return await asyncio.to_thread(renderer, body, programme["name"], suppress_below=programme["suppress_below"])
+    return await slot.render(renderer, body, programme["name"], suppress_below=programme["suppress_below"])
