@@ -35,6 +35,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "PEOPLELINKS_SECRET_KEY": settings.secret_key,
         "PEOPLELINKS_MASTER_KEY": settings.master_key,
         "PEOPLELINKS_WORKER_SWEEP_SECONDS": str(settings.worker_sweep_seconds),
+        "PEOPLELINKS_REPORT_REQUESTS_PER_MINUTE": str(settings.report_requests_per_minute),
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from infra.event_store import EventStore, Metadata
@@ -35,7 +36,11 @@ QUERIES = (
 
 @pytest.fixture
 def two_servers(settings: Settings) -> Iterator[list[str]]:
-    """A ``--workers 4`` API process and a single one, on the test's database."""
+    """A ``--workers 4`` API process and a single one, on the test's database, with no report quota.
+
+    The test asks for about a hundred reports in seconds, which the quota (infra/report_quota.py) would refuse.
+    """
+    settings = msgspec.structs.replace(settings, report_requests_per_minute=0)
     started = [serve_api(settings, workers=4), serve_api(settings)]
     try:
         yield [url for _, url in started]
