@@ -1,19 +1,20 @@
-"""A private PostgreSQL cluster that a test may restart or crash, and the API served over real HTTP.
+"""A private PostgreSQL cluster and Redis that a test may restart or crash, and the API served over real HTTP.
 
 The machine's shared PostgreSQL is never touched: the cluster here is made
 with ``initdb`` in a temporary directory, listens on a free port of
 127.0.0.1 and is removed afterwards, even when the test fails. The API runs
 under uvicorn in a thread of this process for the whole test, so that a
-test can show it recovering without being restarted.
+test can show it recovering without being restarted. ``running_cluster`` and
+``running_redis`` serve fixtures of a wider scope too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -30,17 +31,12 @@ from infra.accounts import create_programme, create_user
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
-from services.up import postgres_bindir
+from services.up import free_port, postgres_bindir
+from tests.integration.processes import start_redis
 from tests.support import MASTER_KEY, Tenant
 
 PASSWORD = "correct horse battery"
 DATABASE = "peoplelinks"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PrivateCluster:
@@ -130,9 +126,9 @@ class PrivateCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
-def private_cluster() -> Iterator[PrivateCluster]:
-    """A PostgreSQL cluster of this test alone: restarting it disturbs no other test."""
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PrivateCluster]:
+    """A PostgreSQL cluster made and started for the caller alone, removed afterwards (skips without the binaries)."""
     bindir = postgres_bindir()
     if bindir is None:
         pytest.skip("the PostgreSQL server binaries (initdb, pg_ctl) are not installed; set PEOPLELINKS_PG_BINDIR")
@@ -142,12 +138,39 @@ def private_cluster() -> Iterator[PrivateCluster]:
             run_as = pwd.getpwnam("postgres").pw_name
         except KeyError:
             pytest.skip("running as root, and there is no postgres OS user for initdb to run as")
-    cluster = PrivateCluster(bindir, Path(tempfile.mkdtemp(prefix="pl-pg-")), _free_port(), run_as)
+    cluster = PrivateCluster(bindir, Path(tempfile.mkdtemp(prefix="pl-pg-")), free_port(), run_as)
     try:
         cluster.create()
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A PostgreSQL cluster of this test alone: restarting it disturbs no other test."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_redis() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+    """A Redis of the caller's own on a free port, and the list of its processes (append when starting it again)."""
+    port = free_port()
+    processes = [start_redis(port)]
+    try:
+        yield port, processes
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+    """A Redis of this test's own, which the test may stop and start again."""
+    with running_redis() as redis:
+        yield redis
 
 
 class Served:
@@ -163,7 +186,8 @@ class Served:
         self.settings = settings
 
 
-async def _prepare_database(cluster: PrivateCluster) -> tuple[str, Tenant]:
+async def prepare_database(cluster: PrivateCluster) -> tuple[str, Tenant]:
+    """The ``peoplelinks`` database on ``cluster``, migrated, with a programme, its admin and a counselor."""
     admin = await asyncpg.connect(cluster.url())
     try:
         await admin.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -196,7 +220,7 @@ async def _prepare_database(cluster: PrivateCluster) -> tuple[str, Tenant]:
 @pytest.fixture
 async def served_api(private_cluster: PrivateCluster) -> AsyncIterator[Served]:
     """``create_app`` under uvicorn in a thread of its own, on a free port, for the whole test."""
-    database_url, tenant = await _prepare_database(private_cluster)
+    database_url, tenant = await prepare_database(private_cluster)
     settings = Settings(
         database_url=database_url,
         secret_key="test-secret-key-of-at-least-32-bytes!",
@@ -204,7 +228,7 @@ async def served_api(private_cluster: PrivateCluster) -> AsyncIterator[Served]:
         pool_min_size=2,
         pool_max_size=10,
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),

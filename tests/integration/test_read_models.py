@@ -69,6 +69,20 @@ async def every_event(store: EventStore, within: float = 30.0) -> list[RecordedE
     return everything
 
 
+async def assert_live_equals_a_build_from_scratch(
+    worker_pool: asyncpg.Pool, owner: asyncpg.Connection, programme_id: uuid.UUID, schema: str = "scratch"
+) -> None:
+    """A programme's live read models hold rows, and exactly the rows a build from position 0 into ``schema`` makes.
+
+    Give each comparison in one database a ``schema`` of its own: the scratch tables are filled, never emptied.
+    """
+    scratch = await scratch_tables(owner, schema)
+    await apply_all(worker_pool, await every_event(EventStore(worker_pool)), scratch)
+    live = await rows_of(worker_pool, read_models.LIVE_PREFIX, programme_id)
+    assert all(live[table] for table in ("rm_participants", "rm_outreach", "rm_responses"))
+    assert live == await rows_of(worker_pool, scratch, programme_id)
+
+
 async def new_programme(owner: asyncpg.Connection) -> tuple[uuid.UUID, list[str]]:
     programme_id, admin = await create_programme(
         owner, name="Prop", admin_email=f"p{uuid.uuid4().hex}@x.org", admin_password="x" * 12

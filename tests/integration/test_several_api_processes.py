@@ -8,30 +8,23 @@ figures at once (a process that kept the programme in memory would not).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from infra.event_store import EventStore, Metadata
 from infra.settings import Settings
 from services.recording import Recorder
 from tests.generators import programme_log
+from tests.integration.processes import serve_api, stop, wait_ready
 from tests.support import Tenant, envelope, incoming, project_everything, subject_keys
 
-ROOT = Path(__file__).resolve().parents[2]
 QUERIES = (
     "/v1/reports/outcomes?from=2025-01-01&to=2026-06-30&as_of=2026-09-30",
     "/v1/dashboards/response-rates?from=2025-01-01&to=2026-06-30&as_of=2026-09-30&group_by=channel",
@@ -41,65 +34,24 @@ QUERIES = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(settings: Settings, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "PEOPLELINKS_REDIS_PREFIX": settings.redis_prefix,
-        "PEOPLELINKS_SECRET_KEY": settings.secret_key,
-        "PEOPLELINKS_MASTER_KEY": settings.master_key,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "api", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its uvicorn workers go with it
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def two_servers(settings: Settings) -> Iterator[list[str]]:
-    """A ``--workers 4`` API process and a single one, on the test's database."""
-    started = [_serve(settings, 4), _serve(settings, 1)]
+    """A ``--workers 4`` API process and a single one, on the test's database, with no report quota.
+
+    The test asks for about a hundred reports in seconds, which the quota (infra/report_quota.py) would refuse.
+    """
+    settings = msgspec.structs.replace(settings, report_requests_per_minute=0)
+    started = [serve_api(settings, workers=4), serve_api(settings)]
     try:
         yield [url for _, url in started]
     finally:
         for process, _ in started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-
-
-async def _ready(client: httpx.AsyncClient, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{client.base_url} did not start"
-        await asyncio.sleep(0.1)
+            stop(process)
 
 
 async def _login(base_url: str, tenant: Tenant) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=base_url, timeout=30)
-    await _ready(client)
+    await wait_ready(client)
     answer = await client.post("/v1/auth/login", json={"email": tenant.admin_email, "password": tenant.password})
     assert answer.status_code == 200, answer.text
     client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"

@@ -6,15 +6,10 @@ import asyncio
 import datetime as dt
 import os
 import random
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -23,7 +18,7 @@ from redis.asyncio import Redis
 
 from domain.events import decode_data
 from domain.streams import stream_id_of
-from infra.event_store import Cursor, EventStore, Metadata
+from infra.event_store import EventStore, Metadata
 from infra.queue import Waker
 from infra.settings import Settings
 from projections import read_models
@@ -32,49 +27,12 @@ from projections.runner import projection_status
 from services.api.app import create_app
 from services.recording import IncomingEvent, Recorder
 from tests.generators import programme_log
-from tests.integration.test_read_models import rows_of, scratch_tables
+from tests.integration.processes import kill, start_redis, start_worker, stop
+from tests.integration.test_read_models import assert_live_equals_a_build_from_scratch
 from tests.support import Api, Tenant, incoming, subject_keys
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 EVERY_PROJECTION = tuple(PROJECTIONS)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "PEOPLELINKS_REDIS_PREFIX": settings.redis_prefix,
-        "PEOPLELINKS_SECRET_KEY": settings.secret_key,
-        "PEOPLELINKS_WORKER_SWEEP_SECONDS": str(settings.worker_sweep_seconds),
-    }
-
-
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker"],
-        cwd=ROOT,
-        env=_worker_env(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _wait_caught_up(pool: asyncpg.Pool, within: float = 60, names: tuple[str, ...] = (read_models.NAME,)) -> None:
@@ -85,21 +43,6 @@ async def _wait_caught_up(pool: asyncpg.Pool, within: float = 60, names: tuple[s
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"projections did not catch up: {await projection_status(pool, names)}")
-
-
-async def _from_scratch_equals_live(
-    worker_pool: asyncpg.Pool, owner: asyncpg.Connection, programme_id: uuid.UUID
-) -> None:
-    store = EventStore(worker_pool)
-    scratch = await scratch_tables(owner, "scratch")
-    cursor = Cursor()
-    async with worker_pool.acquire() as conn, conn.transaction():
-        while batch := await store.read_all(cursor, limit=5000, conn=conn):
-            await read_models.ReadModelsProjection().apply(conn, batch, scratch)
-            cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
-    live = await rows_of(worker_pool, read_models.LIVE_PREFIX, programme_id)
-    assert all(live[table] for table in ("rm_participants", "rm_outreach", "rm_responses"))
-    assert live == await rows_of(worker_pool, scratch, programme_id)
 
 
 async def _append_logs(
@@ -122,7 +65,7 @@ async def test_a_worker_killed_mid_work_resumes_and_matches_a_clean_rebuild(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, tenant: Tenant, settings: Settings
 ) -> None:
     await _append_logs(pool, owner, tenant, programmes=12, seed=7)
-    worker = _start_worker(settings)
+    worker = start_worker(settings)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -130,17 +73,16 @@ async def test_a_worker_killed_mid_work_resumes_and_matches_a_clean_rebuild(
             if applied:
                 break
             await asyncio.sleep(0.005)
-        worker.kill()  # SIGKILL: no clean-up, whatever it was doing
-        worker.wait()
+        kill(worker)  # SIGKILL: no clean-up, whatever it was doing
         await _append_logs(pool, owner, tenant, programmes=3, seed=8)
     finally:
-        _stop(worker)
-    worker = _start_worker(settings)
+        stop(worker)
+    worker = start_worker(settings)
     try:
         await _wait_caught_up(worker_pool)
     finally:
-        _stop(worker)
-    await _from_scratch_equals_live(worker_pool, owner, tenant.programme_id)
+        stop(worker)
+    await assert_live_equals_a_build_from_scratch(worker_pool, owner, tenant.programme_id)
 
 
 def _with(settings: Settings, **changes: object) -> Settings:
@@ -173,7 +115,7 @@ async def test_a_worker_killed_during_a_wake_up_leaves_the_next_wake_ups_working
     waker = Waker(settings)
     redis = Redis.from_url(settings.redis_url)
     await _append_logs(pool, owner, tenant, programmes=1, seed=11)
-    worker = _start_worker(settings)
+    worker = start_worker(settings)
     try:
         await _wait_caught_up(worker_pool, names=EVERY_PROJECTION)  # by the sweep the worker makes as it starts
         await asyncio.sleep(1.0)  # which has ended: the sweep sleeps now
@@ -184,12 +126,11 @@ async def test_a_worker_killed_during_a_wake_up_leaves_the_next_wake_ups_working
         while await _checkpoint_events(worker_pool) == before:  # the wake-up job is under way
             assert time.monotonic() < deadline, "the wake-up job did not start"
             await asyncio.sleep(0.005)
-        worker.kill()  # SIGKILL in the middle of the job
-        worker.wait()
+        kill(worker)  # SIGKILL in the middle of the job
         # arq keeps a dead job "in progress" for its timeout (minutes): the job was caught running.
         assert await redis.keys(f"arq:in-progress:{settings.redis_prefix}:*")
 
-        worker = _start_worker(settings)
+        worker = start_worker(settings)
         # Its start-up sweep finishes what the killed job left (the job was killed before the last projection).
         await _wait_caught_up(worker_pool, names=EVERY_PROJECTION)
         await asyncio.sleep(1.0)
@@ -210,38 +151,9 @@ async def test_a_worker_killed_during_a_wake_up_leaves_the_next_wake_ups_working
         # Projected within seconds, ten minutes before the next sweep: by a wake-up the dead job did not block.
         assert await _projected_to(worker_pool, outcome.results[0].global_position, within=5.0)
     finally:
-        _stop(worker)
+        stop(worker)
         await waker.close()
         await redis.aclose()
-
-
-@pytest.fixture
-def private_redis() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
-    """A Redis of this test's own, which the test may stop and start again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
-    port = _free_port()
-    processes = [_start_redis(binary, port)]
-    yield port, processes
-    for process in processes:
-        process.kill()
-        process.wait()
-
-
-def _start_redis(binary: str, port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.05)
-    raise AssertionError("redis-server did not start")
 
 
 @pytest.fixture
@@ -261,7 +173,7 @@ async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once
 ) -> None:
     outage = float(os.environ.get("PEOPLELINKS_TEST_REDIS_OUTAGE_SECONDS", "30"))
     port, processes = private_redis
-    worker = _start_worker(redis_settings)
+    worker = start_worker(redis_settings)
     try:
         async with AsyncTestClient(app=create_app(redis_settings), timeout=60) as client:
             api = await Api.login(client, tenant.admin_email, tenant.password)
@@ -285,9 +197,7 @@ async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once
                 statuses.append((await api.record("participant", participant, body)).status_code)
                 await asyncio.sleep(0.2)
             assert statuses and all(s == 201 for s in statuses), statuses
-            binary = shutil.which("redis-server")
-            assert binary is not None
-            processes.append(_start_redis(binary, port))  # Redis back, empty
+            processes.append(start_redis(port))  # Redis back, empty
             await _wait_caught_up(worker_pool)
             stream = (await api.get(f"/v1/participants/{participant}/events")).json()
             assert stream["version"] == 1 + len(statuses)
@@ -297,4 +207,4 @@ async def test_appends_during_a_redis_outage_are_acknowledged_and_projected_once
             assert rows == len(statuses)
             assert worker.poll() is None, "the worker died with Redis"
     finally:
-        _stop(worker)
+        stop(worker)
