@@ -260,7 +260,7 @@ async def test_retiring_report_facts_drops_its_table_sequence_rebuild_checkpoint
         conn = await asyncpg.connect(server.rsplit("/", 1)[0] + f"/{name}")
         try:
             everything = available_migrations()
-            [retiring] = [m for m in everything if m.name == "0019_drop_report_facts.sql"]
+            [retiring] = [m for m in everything if m.name == "0017_drop_report_facts.sql"]
             with monkeypatch.context() as patch:
                 patch.setattr(migrate_module, "available_migrations", lambda: everything[: everything.index(retiring)])
                 await migrate(conn)
