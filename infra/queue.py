@@ -84,6 +84,16 @@ class Waker:
         finally:
             self._in_flight.discard(job)
 
+    async def ping(self) -> bool:
+        """Whether Redis answers now (for readiness; within about a second, never raising)."""
+        try:
+            redis = await asyncio.wait_for(self._connection(), timeout=1.0)
+            return bool(await asyncio.wait_for(redis.ping(), timeout=0.5))
+        except Exception as e:
+            _log.debug("Redis did not answer a ping (%s)", type(e).__name__)
+            await self._reset()
+            return False
+
     async def _reset(self) -> None:
         redis, self._redis = self._redis, None
         if redis is not None:

@@ -45,32 +45,71 @@ def migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
 def api(host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API (OpenAPI at /schema) and the web dashboards."""
+    """Serve the HTTP API (OpenAPI at /schema) and the web dashboards.
+
+    Health: /health/live, /health/ready. Prometheus metrics: /metrics, to the
+    addresses of PEOPLELINKS_METRICS_ALLOW (loopback by default) or with
+    PEOPLELINKS_METRICS_TOKEN; with several workers, every scrape adds up all
+    of them. Logs: JSON lines on standard error (PEOPLELINKS_LOG_FORMAT).
+    """
+    import tempfile
+
     import uvicorn
+
+    from services.observability import configure_logging
 
     if os.environ.get("PEOPLELINKS_SECRET_KEY") is None and workers > 1:
         raise click.UsageError("set PEOPLELINKS_SECRET_KEY when running several workers (they must share it)")
-    trusted = Settings.from_env().trusted_proxies
-    uvicorn.run(
-        "services.api.asgi:build",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,  # access logs would carry ids from paths; the API logs what it needs itself
-        # Forwarded headers only from the proxies named in PEOPLELINKS_TRUSTED_PROXIES (none by default).
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=",".join(trusted) if trusted else None,
-    )
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    with tempfile.TemporaryDirectory(prefix="peoplelinks-metrics-") as metrics_dir:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Before the workers start (prometheus_client reads it on import): each writes its counters
+            # there, and a scrape of any of them adds up all of them.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "services.api.asgi:build",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,  # the process's JSON logging (services/observability.py) takes uvicorn's records
+            log_level=settings.log_level.lower(),
+            access_log=False,  # it would log raw paths with ids; RequestTelemetry logs the route template
+            # Forwarded headers only from the proxies named in PEOPLELINKS_TRUSTED_PROXIES (none by default).
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=",".join(settings.trusted_proxies) if settings.trusted_proxies else None,
+        )
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    envvar="PEOPLELINKS_WORKER_METRICS_PORT",
+    help="Serve this worker's Prometheus metrics (jobs by outcome) on this port.  [default: none]",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="PEOPLELINKS_WORKER_METRICS_HOST",
+    help="Interface of the metrics port: keep it private (no token is asked there).",
+)
+def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run the worker: projections (woken through arq, and swept every second), scheduled jobs."""
     import signal
 
+    from services.observability import configure_logging
     from services.worker.app import run_worker
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -78,7 +117,7 @@ def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         click.echo("worker running; Ctrl-C to stop", err=True)
-        await run_worker(Settings.from_env(), stop=stop)
+        await run_worker(settings, stop=stop)
 
     asyncio.run(run())
 

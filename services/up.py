@@ -52,6 +52,7 @@ from services.demo import (
     record_log,
     write_private,
 )
+from services.observability import configure_logging
 from services.recording import Recorder
 from services.worker.app import run_worker
 
@@ -499,7 +500,11 @@ async def _run(options: UpOptions, stop: asyncio.Event) -> None:
             env["REDIS_URL"] = redis.url()
         if stop.is_set():
             return
+        # A terminal, not a log collector: plain text, warnings and errors only (unless set otherwise).
+        env.setdefault("PEOPLELINKS_LOG_FORMAT", "text")
+        env.setdefault("PEOPLELINKS_LOG_LEVEL", "WARNING")
         settings = Settings.from_env(env)
+        configure_logging(settings.log_format, settings.log_level)
         await _unless_stopped(stop, _prepare_demo(settings, credentials, options.participants, data_dir))
         if stop.is_set():
             return
@@ -526,7 +531,8 @@ async def _serve(
             host=options.host,
             port=options.port,
             lifespan="on",
-            log_level="warning",
+            log_config=None,  # configure_logging above takes uvicorn's records
+            log_level=settings.log_level.lower(),
             access_log=False,  # access logs would carry ids from paths
             # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a first look has no proxy in front.
             proxy_headers=bool(settings.trusted_proxies),

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from arq.cron import cron
 from arq.worker import Worker, func
@@ -27,9 +29,29 @@ from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
+from services.observability import WORKER_JOBS
 
 SWEEP_SECONDS = 1.0
 _log = logging.getLogger("peoplelinks.worker")
+R = TypeVar("R")
+
+
+def counted(job: str, task: Callable[[dict[str, Any]], Awaitable[R]]) -> Callable[..., Coroutine[Any, Any, R]]:
+    """``task``, counting each run's outcome in ``peoplelinks_worker_jobs_total{job, outcome}``."""
+
+    @functools.wraps(task)
+    async def run(ctx: dict[str, Any]) -> R:
+        try:
+            result = await task(ctx)
+        except BaseException as e:
+            # A cancelled job (shutdown) neither succeeded nor failed.
+            if not isinstance(e, asyncio.CancelledError):
+                WORKER_JOBS.labels(job, "failed").inc()
+            raise
+        WORKER_JOBS.labels(job, "succeeded").inc()
+        return result
+
+    return run
 
 
 async def advance_projections(ctx: dict[str, Any]) -> int:
@@ -74,19 +96,22 @@ async def prune_authentication_job(ctx: dict[str, Any]) -> None:
 async def _sweep_forever(ctx: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
+    sweep = counted("sweep_projections", advance_projections)
+    release = counted("release_projection_holds", release_projection_holds)
+    exports = counted("sweep_exports", render_exports)
     while True:
         try:
-            await advance_projections(ctx)
+            await sweep(ctx)
         except Exception as e:
             _log.warning("sweep failed: %s", type(e).__name__)
         if loop.time() >= next_release:
             next_release = loop.time() + RETRY_SECONDS
             try:
-                await release_projection_holds(ctx)
+                await release(ctx)
             except Exception as e:
                 _log.warning("releasing projection holds failed: %s", type(e).__name__)
         try:
-            await render_exports(ctx)
+            await exports(ctx)
         except Exception as e:
             _log.warning("export sweep failed: %s", type(e).__name__)
         await asyncio.sleep(SWEEP_SECONDS)
@@ -100,12 +125,25 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
 
     return {
         "functions": [
-            func(advance_projections, name=ADVANCE_JOB, max_tries=3),
-            func(render_exports, name=EXPORT_JOB, max_tries=3),
+            func(counted(ADVANCE_JOB, advance_projections), name=ADVANCE_JOB, max_tries=3),
+            func(counted(EXPORT_JOB, render_exports), name=EXPORT_JOB, max_tries=3),
         ],
         "cron_jobs": [
-            cron(keep_monthly_reports_job, hour={2}, minute={15}, run_at_startup=True, unique=True),
-            cron(prune_authentication_job, hour={3}, minute={5}, unique=True),
+            cron(
+                counted("keep_monthly_reports", keep_monthly_reports_job),
+                name="keep_monthly_reports",
+                hour={2},
+                minute={15},
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                counted("prune_authentication", prune_authentication_job),
+                name="prune_authentication",
+                hour={3},
+                minute={5},
+                unique=True,
+            ),
         ],
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
