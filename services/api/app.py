@@ -163,6 +163,7 @@ def create_app(
             security=[{"bearer": []}],
         ),
         debug=False,
+        logging_config=None,  # the process configures logging (services/observability.py); Litestar would replace it
     )
 
 
