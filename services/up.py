@@ -19,7 +19,6 @@ import glob
 import hashlib
 import os
 import pwd
-import random
 import secrets
 import shutil
 import signal
@@ -35,9 +34,7 @@ import click
 import msgspec
 import uvicorn
 
-from infra.crypto import SubjectKeys
-from infra.db import connect_owner, create_app_pool
-from infra.event_store import EventStore
+from infra.db import connect_owner
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
@@ -45,15 +42,13 @@ from services.demo import (
     DEMO_PROGRAMME,
     DemoCredentials,
     DemoRecording,
-    demo_log,
     ensure_demo_programme,
     is_seeded,
     load_or_create_credentials,
-    record_log,
     write_private,
 )
+from services.demo_seeding import bring_up_read_models, demo_programme_log, record_demo, release_last_quarter
 from services.observability import configure_logging
-from services.recording import Recorder
 from services.worker.app import run_worker
 
 T = TypeVar("T")
@@ -400,7 +395,7 @@ async def _ensure_database(owner_url: str, database: str) -> None:
 
 
 async def _prepare_demo(settings: Settings, credentials: DemoCredentials, participants: int, data_dir: Path) -> None:
-    """Migrations, the demo programme and its users, and its events (recorded once).
+    """Migrations, the demo programme and its users, its events (recorded once), and a quarter released to funders.
 
     What is being recorded is written down first (``demo-recording.json``), so
     that an ``up`` stopped halfway records the same demo again at its next
@@ -419,25 +414,22 @@ async def _prepare_demo(settings: Settings, credentials: DemoCredentials, partic
     plan = DemoRecording.load(plan_file)
     if plan is not None and plan.programme_id != demo.programme_id:
         plan = None  # of a database since replaced
-    if seeded and (plan is None or plan.complete):
-        return
-    if plan is None:
-        until = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
-        plan = DemoRecording(programme_id=demo.programme_id, participants=participants, until=until)
-        plan.save(plan_file)
-    counselors = [str(c) for c in demo.ids_of("counselor")]
-    rng = random.Random(demo.programme_id.int)  # noqa: S311 (made-up people, not a secret)
-    log = demo_log(rng, counselors, participants=plan.participants, until=plan.until)
-    click.echo(f"recording the demo: {plan.participants} participants, {len(log):,} events…", err=True)
-    pool = await create_app_pool(settings, min_size=1, max_size=2)
-    started = time.monotonic()
-    try:
-        recorder = Recorder(EventStore(pool), keys=SubjectKeys.from_settings(settings))
-        stored = await record_log(recorder, demo.programme_id, log)
-    finally:
-        await pool.close()
-    msgspec.structs.replace(plan, complete=True).save(plan_file)
-    click.echo(f"recorded {stored:,} events in {time.monotonic() - started:.1f} s", err=True)
+    if not seeded or (plan is not None and not plan.complete):
+        if plan is None:
+            until = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+            plan = DemoRecording(programme_id=demo.programme_id, participants=participants, until=until)
+            plan.save(plan_file)
+        log = demo_programme_log(demo, participants=plan.participants, seed=demo.programme_id.int, until=plan.until)
+        click.echo(f"recording the demo: {plan.participants} participants, {len(log):,} events…", err=True)
+        started = time.monotonic()
+        stored = await record_demo(settings, demo.programme_id, log)
+        msgspec.structs.replace(plan, complete=True).save(plan_file)
+        click.echo(f"recorded {stored:,} events in {time.monotonic() - started:.1f} s", err=True)
+    # Funders read released quarters only: release the last one, once, so that the demo funder sees a report.
+    await bring_up_read_models(settings)
+    period = await release_last_quarter(settings, demo)
+    if period is not None:
+        click.echo(f"released {period} to funders", err=True)
 
 
 def _public_url(host: str, port: int) -> str:

@@ -16,4 +16,4 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     ORDER BY n.name
 $$;
 REVOKE ALL ON FUNCTION peoplelinks_projection_lag(text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION peoplelinks_projection_lag(text[]) TO peoplelinks_app;
+GRANT EXECUTE ON FUNCTION peoplelinks_projection_lag(text[]) TO peoplelinks_app, peoplelinks_worker;

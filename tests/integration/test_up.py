@@ -156,6 +156,12 @@ def test_up_embeds_the_servers_serves_the_demo_and_stops_cleanly(up: Up) -> None
         assert rates.status_code == 200, rates.text
         assert rates.json()["overall"]["sent"]["value"] > 0
         assert http.get("/dashboards").status_code == 200
+        funder = re.search(r"^\s+funder\s+(\S+@\S+)$", banner, re.M)
+        assert funder, banner
+        funder_login = http.post("/v1/auth/login", json={"email": funder.group(1), "password": password.group(1)})
+        funder_auth = {"Authorization": f"Bearer {funder_login.json()['access_token']}"}
+        released = http.get("/v1/reports/outcomes", headers=funder_auth)
+        assert released.status_code == 200, "up releases the last quarter, so the demo funder has a report"
 
     up.process.send_signal(signal.SIGTERM)
     assert up.process.wait(timeout=30) == 0, up.output()

@@ -197,6 +197,11 @@ def _visit(url: str, logins: dict[str, str], password: str) -> dict[str, Any]:
         seen["dashboards_page"] = http.get("/dashboards").status_code
         funder = http.post("/v1/auth/login", json={"email": logins["funder"], "password": password})
         seen["funder_login"] = funder.status_code
+        # Funders read released quarters only: up releases the last one, so the funder has a report.
+        released = http.get(
+            "/v1/reports/outcomes", headers={"Authorization": f"Bearer {funder.json()['access_token']}"}
+        )
+        seen["funder_report"] = released.status_code
     return seen
 
 
@@ -265,7 +270,8 @@ def test_scripts_up_from_a_fresh_clone_in_a_private_folder_serves_the_demo_and_s
 
     banner, errors, seen = _run_and_visit(clone, env, "first")
     assert "recording the demo: 300 participants" in errors, errors
-    assert seen["admin_login"] == 200 and seen["funder_login"] == 200, seen
+    assert seen["admin_login"] == 200 and seen["funder_login"] == 200 and seen["funder_report"] == 200, seen
+    assert re.search(r"^released \d{4}-Q[1-4] to funders$", errors, re.M), errors
     assert isinstance(seen["sent"], int) and seen["sent"] > 0, seen
     assert seen["dashboards_page"] == 200
     data_dir = clone / ".peoplelinks"
@@ -281,3 +287,4 @@ def test_scripts_up_from_a_fresh_clone_in_a_private_folder_serves_the_demo_and_s
     assert f"data in {cluster}" in banner_again
     assert re.search(r"password: (\S+)", banner_again).group(1) == re.search(r"password: (\S+)", banner).group(1)  # type: ignore[union-attr]
     assert seen_again["admin_login"] == 200 and seen_again["head"] == seen["head"], (seen, seen_again)
+    assert seen_again["funder_report"] == 200 and "released" not in errors_again, "released once"
