@@ -110,7 +110,9 @@ class LagCollector(Collector):
         head.add_metric([], self._head)
         yield head
         lag = GaugeMetricFamily(
-            "peoplelinks_projection_lag_events", "Events stored beyond each projection's checkpoint", labels=["name"]
+            "peoplelinks_projection_lag_events",
+            "Events stored beyond each projection's checkpoint (counted up to 1,000,000)",
+            labels=["name"],
         )
         for name, behind in self._lags:
             lag.add_metric([name], behind)

@@ -97,7 +97,8 @@ class StatusController(Controller):
     ) -> Response[Readiness]:
         redis: Literal["ok", "down"] = "ok" if await waker.ping() else "down"
         try:
-            _, lags = await overall_lag(pool, list(PROJECTIONS))
+            # Counted only as far as the verdict needs: this runs every few seconds on every replica.
+            _, lags = await overall_lag(pool, list(PROJECTIONS), cap=settings.ready_max_lag + 1)
             rows = await pool.fetch("SELECT name, programmes, since, errors FROM peoplelinks_projection_holds()")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             down = Readiness(
