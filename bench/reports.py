@@ -2,21 +2,18 @@
 
 A benchmark, not a test. It uses the store of ``bench/projections.py`` (a
 programme of 5,000 participants and 1,000,000 events by default): a new one,
-generated the same way, or one kept before (``--database``). The report facts
+generated the same way, or one kept before (``--database``). The read models
 are caught up first (untimed); then a real ``peoplelinks api`` process serves:
 
 - ``GET /v1/reports/outcomes`` as staff and as a funder over varied
-  ``from``/``to``/``as_of``; the first request of the process loads the
-  programme's facts into its in-process cache and is reported apart (cold);
+  ``from``/``to``/``as_of``; the first request of the process is reported
+  apart (cold);
 - ``GET /v1/dashboards/response-rates`` over varied periods and groupings;
 - the CSV, XLSX and PDF exports (``format=``), or when the API does not serve
   them, ``infra.exports`` rendering a report body in process.
 
 One client asks, one request at a time, so the figures are latencies, not
-throughput. Each step of a request (programme settings, the read model's
-position, the facts cache, the report's computation, the JSON) is also timed
-in process, to show where the time goes. The figures go to
-``bench/RESULTS.md`` (section "Reports (bench/reports.py)"; other sections kept).
+throughput. The figures go to ``bench/RESULTS.md`` (section "Reports (bench/reports.py)"; other sections kept).
 
 Run: ``python -m bench.reports`` (a few minutes with a new store), ``python -m bench.reports --quick`` (smoke check).
 """
@@ -34,17 +31,25 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import msgspec
 from rich.table import Table
 
-from bench.append import QUIET, code_under_test, console, cpu_delta, cpu_snapshot, drop_redis_keys, profiled
+from bench.append import (
+    QUIET,
+    code_under_test,
+    console,
+    cpu_delta,
+    cpu_snapshot,
+    drop_redis_keys,
+    make_progress,
+    profiled,
+)
 from bench.append import run_async as run
 from bench.projections import (
     NOTES_END,
@@ -57,11 +62,9 @@ from bench.projections import (
     describe_store,
     drop_database,
     login,
-    make_progress,
     open_or_build,
     pct,
     proc_memory_mb,
-    settings_for,
     start_api,
     wait_ready,
     with_worker,
@@ -72,7 +75,7 @@ SECTION = "## Reports (bench/reports.py)"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "bench" / "RESULTS.md"
 AIM_JSON_P95_MS = 200.0
-PHASES = ("outcomes", "dashboard", "exports", "steps")
+PHASES = ("outcomes", "dashboard", "exports")
 FORMATS = ("csv", "xlsx", "pdf")
 MEDIA = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats", "pdf": "application/pdf"}
 GROUP_BYS = (None, "channel", "purpose", "attempt", "cohort", "week", "counselor")
@@ -205,11 +208,11 @@ async def measure_http(
     timings: list[Timing] = []
     extra: dict[str, Any] = {}
     try:
-        # The first request of the process: it loads the programme's facts into the cache.
+        # The first request of the process (connections, plans and PostgreSQL's buffers still cold).
         first_query = {"from": "2025-01-01", "to": store.until.date().isoformat()}
         asked = time.perf_counter()
         response = await clients["staff"].get("/v1/reports/outcomes", params=first_query)
-        cold = Timing(key="cold", label="outcome report, first request of the process (cold cache)", audience="staff")
+        cold = Timing(key="cold", label="outcome report, first request of the process (cold)", audience="staff")
         cold.latencies.append(time.perf_counter() - asked)
         expect_json(response)
         cold.sizes.append(len(response.content))
@@ -328,111 +331,6 @@ async def render_in_process(
     return timing
 
 
-# --------------------------------------------------------------------------- in process: where the time goes
-
-
-async def measure_steps(store: BenchStore, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Each step of the two handlers, timed in this process with the API's own functions (median ms)."""
-    from domain.reporting.response_rates import response_rates
-    from domain.reporting.scope import ReportParams
-    from domain.reporting.suppression import response_rate_cells, suppress_response_rates_for_funder
-    from infra.db import create_app_pool, tenant_connection
-    from projections.outcome_reports import outcome_body
-    from projections.report_facts import FactsCache
-    from services.api.reading_routes import programme_settings, report_position
-
-    rng = random.Random(args.seed + 1)
-    pool = await create_app_pool(settings_for(store.database_url, store.master_key), min_size=1, max_size=2)
-    steps: dict[str, dict[str, list[float]]] = {"outcomes": {}, "dashboard": {}}
-    cold: dict[str, float] = {}
-    programme_id = store.big.programme_id
-
-    def note(kind: str, step: str, seconds: float) -> None:
-        steps[kind].setdefault(step, []).append(seconds * 1000)
-
-    async def timed(kind: str, step: str, work: Awaitable[Any]) -> Any:
-        started = time.perf_counter()
-        value = await work
-        note(kind, step, time.perf_counter() - started)
-        return value
-
-    try:
-        async with tenant_connection(pool, programme_id) as conn:
-            cache = FactsCache()
-            started = time.perf_counter()
-            await cache.facts(conn, programme_id)
-            cold["facts cache: first load of the programme"] = (time.perf_counter() - started) * 1000
-            count = max(4, args.requests // 5)
-            for n, query in enumerate(report_queries(rng, store, count)):
-                audience = ("staff", "funder")[n % 2]
-                settings = await timed(
-                    "outcomes", "programme settings (1 query)", programme_settings(conn, programme_id)
-                )
-                position = await timed("outcomes", "report position (projection_status)", report_position(conn, None))
-                facts = await timed(
-                    "outcomes", "facts cache refresh (rows changed since)", cache.facts(conn, programme_id)
-                )
-                as_of = dt.date.fromisoformat(query.get("as_of", dt.date.today().isoformat()))
-                params = ReportParams(
-                    from_date=dt.date.fromisoformat(query["from"]),
-                    to_date=dt.date.fromisoformat(query["to"]),
-                    as_of=as_of,
-                    time_zone=settings.time_zone,
-                    as_of_position=position,
-                )
-                started = time.perf_counter()
-                body = outcome_body(
-                    facts,
-                    params,
-                    programme_id=programme_id,
-                    audience=audience,  # type: ignore[arg-type]
-                    suppress_below=settings.suppress_below,
-                    global_position=position,
-                )
-                note("outcomes", "outcome_body (report, suppression, hash)", time.perf_counter() - started)
-                started = time.perf_counter()
-                msgspec.json.encode(body)
-                note("outcomes", "JSON encoding of the body", time.perf_counter() - started)
-            for n, query in enumerate(dashboard_queries(rng, store, count, funder=False)):
-                funder = n % 2 == 1
-                settings = await timed(
-                    "dashboard", "programme settings (1 query)", programme_settings(conn, programme_id)
-                )
-                position = await timed("dashboard", "report position (projection_status)", report_position(conn, None))
-                facts = await timed(
-                    "dashboard", "facts cache refresh (rows changed since)", cache.facts(conn, programme_id)
-                )
-                as_of = dt.date.fromisoformat(query.get("as_of", query["to"]))
-                params = ReportParams(
-                    from_date=dt.date.fromisoformat(query["from"]),
-                    to_date=dt.date.fromisoformat(query["to"]),
-                    as_of=as_of,
-                    time_zone=settings.time_zone,
-                    as_of_position=position,
-                )
-                group_by = query.get("group_by")
-                if funder and group_by == "counselor":
-                    group_by = None
-                started = time.perf_counter()
-                rates = response_rates(facts, params, group_by)  # type: ignore[arg-type]
-                cells = (
-                    suppress_response_rates_for_funder(rates, settings.suppress_below)
-                    if funder
-                    else response_rate_cells(rates)
-                )
-                note("dashboard", "response_rates + cells", time.perf_counter() - started)
-                started = time.perf_counter()
-                msgspec.json.encode(cells)
-                note("dashboard", "JSON encoding of the cells", time.perf_counter() - started)
-    finally:
-        await pool.close()
-    found: dict[str, dict[str, float]] = {
-        kind: {step: statistics.median(values) for step, values in by_step.items()} for kind, by_step in steps.items()
-    }
-    found["cold"] = cold
-    return found
-
-
 # --------------------------------------------------------------------------- report
 
 
@@ -446,32 +344,24 @@ def _cores(t: Timing) -> str:
     return f"API {t.cpu.get('server', 0.0) / t.seconds:.2f} · PG {t.cpu.get('postgres', 0.0) / t.seconds:.2f}"
 
 
-def aims(
-    timings: list[Timing], cold: Timing | None, steps: dict[str, dict[str, float]]
-) -> list[tuple[str, str, str, str, str]]:
+def aims(timings: list[Timing], cold: Timing | None) -> list[tuple[str, str, str, str, str]]:
     """(figure, measured, aim, verdict, where the time goes) of every aim the run allows judging."""
     rows = []
     for t in timings:
         if not t.key.startswith(("outcomes_", "dashboard_")):
             continue
         p95 = t.p(0.95)
-        kind = t.key.split("_", 1)[0]
-        by_step = steps.get(kind, {})
-        where = f"CPU cores busy: {_cores(t)}"
-        if by_step:
-            where += "; in process, median: " + ", ".join(f"{step} {ms:,.1f} ms" for step, ms in by_step.items())
         rows.append(
             (
                 f"{t.label}, {t.audience}, warm, p95",
                 f"{_fmt(p95)} ms (p50 {_fmt(t.p(0.5))})",
                 f"< {AIM_JSON_P95_MS:.0f} ms",
                 "**met**" if p95 is not None and p95 < AIM_JSON_P95_MS else "**missed**",
-                where,
+                f"CPU cores busy: {_cores(t)}",
             )
         )
     if cold is not None:
-        load = ", ".join(f"{step} {ms:,.0f} ms" for step, ms in steps.get("cold", {}).items())
-        rows.append((cold.label, f"{_fmt(cold.p(0.5))} ms", "none set (reported apart)", "–", load))
+        rows.append((cold.label, f"{_fmt(cold.p(0.5))} ms", "none set (reported apart)", "–", ""))
     return rows
 
 
@@ -480,7 +370,6 @@ def section(
     store: BenchStore,
     timings: list[Timing],
     cold: Timing | None,
-    steps: dict[str, dict[str, float]],
     memory: dict[str, float],
     command: str,
     notes: str,
@@ -499,16 +388,16 @@ def section(
         f"wal_sync_method={info.get('wal_sync_method', '?')}, full_page_writes={info.get('full_page_writes', '?')}, "
         f"shared_buffers={info.get('shared_buffers', '?')}, work_mem={info.get('work_mem', '?')} "
         "(read from the server; the bench changes nothing).",
-        f"- Store: {describe_store(store)}. Report facts caught up before the API starts.",
+        f"- Store: {describe_store(store)}. Read models caught up before the API starts.",
         f"- `peoplelinks api --workers {args.api_workers}`; one httpx client a role (staff, funder of the big "
         f"programme), one request at a time (latency, not throughput). {args.requests} requests a series with "
         "varied parameters: the report over whole years, quarters, months and the whole span, `as_of` at or up to "
         "180 days after `to` (or today); the dashboard over a month, a quarter or a year, grouped by nothing, "
-        "channel, purpose, attempt, cohort, week or (staff) counselor. Cold: the process's first report, which "
-        "loads the programme's facts into its cache; every later request is warm.",
+        "channel, purpose, attempt, cohort, week or (staff) counselor. Cold: the process's first report; "
+        "every later request is warm.",
         "- Memory of the API process (VmRSS / VmHWM from /proc): "
         + ", ".join(f"{k} {v:,.0f} MB" for k, v in memory.items())
-        + " (the facts cache holds every fact of the programme).",
+        + ".",
         "",
         "| request | audience | requests | p50 ms | p95 ms | max ms | mean size KB | CPU cores busy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -525,19 +414,8 @@ def section(
         "",
         "| figure | measured | aim | verdict | where the time goes |",
         "| --- | --- | --- | --- | --- |",
-        *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in aims(timings, cold, steps)],
+        *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in aims(timings, cold)],
     ]
-    if steps:
-        lines += [
-            "",
-            "### Where a request's time goes (in process, the handlers' own functions, median ms)",
-            "",
-            "| request | step | median ms |",
-            "| --- | --- | ---: |",
-        ]
-        for kind in ("outcomes", "dashboard", "cold"):
-            for step, ms in steps.get(kind, {}).items():
-                lines.append(f"| {kind} | {step} | {ms:,.1f} |")
     lines.append("")
     if notes:
         lines += [notes, ""]
@@ -558,7 +436,7 @@ def old_notes(path: Path) -> str:
     return text[begin : end + len(NOTES_END)] if 0 <= begin < end else ""
 
 
-def print_results(timings: list[Timing], cold: Timing | None, steps: dict[str, dict[str, float]]) -> None:
+def print_results(timings: list[Timing], cold: Timing | None) -> None:
     table = Table(title="Reports")
     for column in ("request", "audience", "n", "p50 ms", "p95 ms", "max ms", "cores"):
         table.add_column(column)
@@ -573,9 +451,7 @@ def print_results(timings: list[Timing], cold: Timing | None, steps: dict[str, d
             _cores(t),
         )
     console.print(table)
-    for kind, by_step in steps.items():
-        console.print(f"[bold]{kind}[/]: " + "; ".join(f"{s} {ms:,.1f} ms" for s, ms in by_step.items()))
-    for row in aims(timings, cold, steps):
+    for row in aims(timings, cold):
         console.print(" · ".join(cell.replace("**", "") for cell in row))
 
 
@@ -635,7 +511,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     store: BenchStore | None = None
     timings: list[Timing] = []
     cold: Timing | None = None
-    steps: dict[str, dict[str, float]] = {}
     memory: dict[str, float] = {}
     try:
         store = run(open_or_build(args))
@@ -663,8 +538,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             api.stop()
             worker.stop()
-        if "steps" in {p.strip() for p in args.only.split(",")}:
-            steps = run(measure_steps(store, args))
     finally:
         if store is not None and not args.database:
             if args.keep:
@@ -672,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 run(drop_database(args.dsn, store.db_name))
         run(drop_redis_keys(SimpleNamespace(redis_prefix=redis_prefix)))
-    print_results(timings, cold, steps)
+    print_results(timings, cold)
     console.print(" · ".join(f"{k} {v:,.0f} MB" for k, v in memory.items()))
     command = "python -m bench.reports " + " ".join(sys.argv[1:] if argv is None else argv)
     results_path = args.results
@@ -680,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results_path = DEFAULT_RESULTS
     if results_path is not None and not args.no_results:
         assert store is not None
-        text = section(args, store, timings, cold, steps, memory, command.strip(), old_notes(results_path))
+        text = section(args, store, timings, cold, memory, command.strip(), old_notes(results_path))
         write_section(results_path, SECTION, text)
         console.print(f"wrote {results_path}")
     return 0

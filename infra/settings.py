@@ -39,6 +39,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a request for a worker-rendered export (the PDF) waits for the
     # file before answering 202 Accepted with Retry-After.
     export_wait_seconds: float = 15.0
+    # The report quota (infra/report_quota.py): report, dashboard and export requests of one
+    # user of one programme, a steady rate a minute and a burst above it; 0 turns it off.
+    report_requests_per_minute: int = 60
+    report_request_burst: int = 30
+    # CSV and XLSX exports rendering at once in one API process (each in a thread), and how long
+    # an export waits for one of those slots before the answer is 503 with Retry-After. One: the
+    # renderers are pure Python holding the GIL, so a second thread renders no faster, it only
+    # takes more of the interpreter from every other request.
+    max_concurrent_renders: int = 1
+    render_wait_seconds: float = 5.0
+    # The worker prunes stored exports (report_exports) daily: older than this many days, and each
+    # programme's beyond its newest so many; a pruned export is rendered again when asked for.
+    export_keep_days: int = 14
+    export_keep_per_programme: int = 100
+    # How often the worker advances every projection (and renders waiting exports) straight from PostgreSQL,
+    # whether or not Redis woke it: the bound on how late a lost wake-up leaves the read models.
+    worker_sweep_seconds: float = 1.0
     allowed_hosts: tuple[str, ...] = ("*",)
     cors_origins: tuple[str, ...] = ()
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (addresses or networks). None by
@@ -115,6 +132,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=_int("PEOPLELINKS_MAX_BODY_BYTES", defaults.max_body_bytes),
             max_batch_events=_int("PEOPLELINKS_MAX_BATCH_EVENTS", defaults.max_batch_events),
             export_wait_seconds=float(env.get("PEOPLELINKS_EXPORT_WAIT_SECONDS") or defaults.export_wait_seconds),
+            report_requests_per_minute=_int(
+                "PEOPLELINKS_REPORT_REQUESTS_PER_MINUTE", defaults.report_requests_per_minute
+            ),
+            report_request_burst=_int("PEOPLELINKS_REPORT_REQUEST_BURST", defaults.report_request_burst),
+            max_concurrent_renders=_int("PEOPLELINKS_MAX_CONCURRENT_RENDERS", defaults.max_concurrent_renders),
+            render_wait_seconds=float(env.get("PEOPLELINKS_RENDER_WAIT_SECONDS") or defaults.render_wait_seconds),
+            export_keep_days=_int("PEOPLELINKS_EXPORT_KEEP_DAYS", defaults.export_keep_days),
+            export_keep_per_programme=_int("PEOPLELINKS_EXPORT_KEEP_PER_PROGRAMME", defaults.export_keep_per_programme),
+            worker_sweep_seconds=float(env.get("PEOPLELINKS_WORKER_SWEEP_SECONDS") or defaults.worker_sweep_seconds),
             allowed_hosts=_list("PEOPLELINKS_ALLOWED_HOSTS", defaults.allowed_hosts),
             cors_origins=_list("PEOPLELINKS_CORS_ORIGINS", defaults.cors_origins),
             trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),

@@ -71,7 +71,7 @@ async def keep_monthly_reports(pool: asyncpg.Pool, today: dt.date) -> int:
                         as_of,
                         at.position,
                         at.horizon,
-                        body["hash"],
+                        body.hash,
                         msgspec.json.encode(body).decode(),
                     )
         built += 1

@@ -17,12 +17,29 @@ import msgspec
 from domain.reporting.facts import Facts
 from domain.reporting.outcomes import OutcomeReport, outcome_report
 from domain.reporting.scope import ReportParams
-from domain.reporting.suppression import outcome_cells, suppress_for_funder
+from domain.reporting.suppression import FigureCells, outcome_cells, suppress_for_funder
 from infra.db import Connection
 from projections import outcome_queries
 
 Audience = Literal["staff", "funder"]
 _CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
+class OutcomeReportBody(msgspec.Struct, frozen=True, kw_only=True, rename={"from_date": "from", "to_date": "to"}):
+    """The outcome report as answered (reports.md, Programme outcome report; api.md, The shape of a report)."""
+
+    programme_id: uuid.UUID
+    from_date: dt.date
+    to_date: dt.date
+    as_of: dt.date
+    global_position: int
+    audience: Audience
+    cohort: str | None
+    counselor_id: uuid.UUID | None
+    figures: FigureCells
+    breakdowns: dict[str, dict[str, FigureCells]]
+    hash: str = ""
+    """sha256 of the canonical JSON of every other field (``content_hash``)."""
 
 
 def content_hash(body: dict[str, Any]) -> str:
@@ -38,10 +55,10 @@ def outcome_body(
     audience: Audience,
     suppress_below: int,
     global_position: int,
-) -> dict[str, Any]:
-    """The report's JSON body for one audience (suppressed for funders), hash included, from facts in memory.
+) -> OutcomeReportBody:
+    """The report's answer for one audience (suppressed for funders), hash included, from facts in memory.
 
-    Kept for the exports' tests and the benchmark's comparison; the API answers with ``answer_outcomes``.
+    Kept for the tests (exports, funder differencing); the API and the worker answer from SQL (``outcome_queries``).
     """
     return report_body(
         outcome_report(facts, params),
@@ -61,8 +78,8 @@ async def answer_outcomes(
     audience: Audience,
     suppress_below: int,
     global_position: int,
-) -> dict[str, Any]:
-    """The report's JSON body answered from the read-model tables (``outcome_queries``), hash included.
+) -> OutcomeReportBody:
+    """The report's answer from the read-model tables (``outcome_queries``), hash included.
 
     The same body, and hash, as ``outcome_body`` over the same events: the SQL gives the
     ``OutcomeReport`` the pure functions give (property-tested), and both are shaped here.
@@ -85,23 +102,22 @@ def report_body(
     audience: Audience,
     suppress_below: int,
     global_position: int,
-) -> dict[str, Any]:
-    """The JSON body of a computed report for one audience (suppressed for funders), hash included."""
+) -> OutcomeReportBody:
+    """The answer of a computed report for one audience (suppressed for funders), hash included."""
     cells = suppress_for_funder(report, suppress_below) if audience == "funder" else outcome_cells(report)
-    body: dict[str, Any] = {
-        "programme_id": str(programme_id),
-        "from": params.from_date.isoformat(),
-        "to": params.to_date.isoformat(),
-        "as_of": params.as_of.isoformat(),
-        "global_position": global_position,
-        "audience": audience,
-        "cohort": params.cohort,
-        "counselor_id": None if params.counselor_id is None else str(params.counselor_id),
-        "figures": msgspec.to_builtins(cells.figures),
-        "breakdowns": msgspec.to_builtins(cells.breakdowns),
-    }
-    body["hash"] = content_hash(body)
-    return body
+    unhashed = OutcomeReportBody(
+        programme_id=programme_id,
+        from_date=params.from_date,
+        to_date=params.to_date,
+        as_of=params.as_of,
+        global_position=global_position,
+        audience=audience,
+        cohort=params.cohort,
+        counselor_id=params.counselor_id,
+        figures=cells.figures,
+        breakdowns=cells.breakdowns,
+    )
+    return msgspec.structs.replace(unhashed, hash=content_hash(msgspec.to_builtins(unhashed)))
 
 
 def month_end_period(today: dt.date) -> tuple[dt.date, dt.date]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from projections import read_models, report_facts
+from projections import read_models
 from projections.runner import Projection
 
 PROJECTIONS: Final[dict[str, tuple[Projection, str]]] = {
-    report_facts.NAME: (report_facts.ReportFactsProjection(), report_facts.TABLE),
     read_models.NAME: (read_models.ReadModelsProjection(), read_models.LIVE_PREFIX),
 }

@@ -24,7 +24,7 @@ from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from projections.releases import list_releases, quarter_of
 from projections.runner import catch_up, overall_lag
-from services.api.reading_routes import programme_settings, today_in
+from services.api.reading_routes import ReportQuery, programme_settings, today_in
 from services.api.release_routes import release_quarter
 from services.api.report_routes import build_outcome_report
 from services.api.security import Principal
@@ -114,10 +114,7 @@ async def demo_story(settings: Settings, demo: DemoProgramme) -> DemoStory:
         async with tenant_connection(pool, demo.programme_id) as db:
             today = today_in((await programme_settings(db, demo.programme_id)).time_zone)
             first = dt.date(2025, 1, 1)
-            report = await build_outcome_report(
-                db, staff, from_date=first, to_date=today, as_of=today, cohort=None, counselor_id=None,
-                as_of_position=None,
-            )  # fmt: skip
+            report = await build_outcome_report(db, staff, ReportQuery(from_date=first, to_date=today, as_of=today))
             rows = await db.fetch(
                 """SELECT route, count(*) AS made FROM rm_applications
                    WHERE programme_id = $1 AND voided_at IS NULL GROUP BY route""",

@@ -6,6 +6,12 @@ each stream named, check every new event against the rules (pure functions of
 when the client did not pin a version. A retried request (same ``event_id``s,
 same content) answers as the first time and stores nothing.
 
+A client that pinned no version (no ``If-Match``) asked for none, so it never
+hears of a lost race: the recorder tries again, after a jittered backoff that
+spreads the writers of a busy stream apart, until the request's deadline
+(``retry_seconds``). Only past it does it give up, with ``StreamBusy`` (503:
+send the same request again), never a conflict.
+
 Personal fields (``domain.privacy``) are sealed under their subject's key
 (``infra.crypto``) just before the append: the events stored hold no name,
 e-mail address or phone number in plain text. The key of a person recorded
@@ -17,7 +23,9 @@ readers open them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,7 +51,10 @@ from infra.event_store import (
     StreamAppend,
 )
 
-_MAX_ATTEMPTS = 8
+# Backoff between attempts after a lost race: a random wait up to a cap that doubles from the first to the last
+# (full jitter), so that writers of one stream who lost together do not collide again together.
+_FIRST_BACKOFF_CAP = 0.005
+_LAST_BACKOFF_CAP = 0.2
 
 
 class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +84,14 @@ class VersionMismatch(Exception):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+
+
+class StreamBusy(Exception):
+    """Appends to a stream kept losing the race for its next version until the request's deadline (HTTP 503)."""
+
+    def __init__(self, stream_id: str, seconds: float) -> None:
+        super().__init__(f"stream {stream_id} is too busy: it took no append within {seconds:g}s; send it again")
+        self.stream_id = stream_id
 
 
 class _LookAgain(Exception):
@@ -133,12 +152,14 @@ class Recorder:
         *,
         keys: SubjectKeys,
         after_commit: Callable[[uuid.UUID, list[AppendResult]], Awaitable[None]] | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] | None = None,
+        retry_seconds: float = 5.0,
     ) -> None:
         self._store = store
         self._keys = keys
         self._after_commit = after_commit
-        self._clock = clock
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._retry_seconds = retry_seconds
         self._cache = _StateCache()
 
     @property
@@ -155,28 +176,34 @@ class Recorder:
         expected_versions: dict[str, int] | None = None,
     ) -> RecordOutcome:
         """Record every event of ``incoming`` or none; see the module docstring."""
-        for attempt in range(_MAX_ATTEMPTS):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._retry_seconds
+        pinned = expected_versions or {}
+        attempt = 0
+        while True:
             try:
                 # The first attempt trusts the cached stream states and asks about
                 # replays only when something fails; a retry after a lost race
                 # reads everything afresh.
                 outcome = await self._attempt(programme_id, incoming, metadata, expected_versions, fresh=attempt > 0)
             except ConcurrencyConflict as conflict:
-                pinned = expected_versions or {}
-                if conflict.stream_id in pinned or attempt == _MAX_ATTEMPTS - 1:
+                if conflict.stream_id in pinned:
                     raise
-                continue
+                if loop.time() >= deadline:
+                    raise StreamBusy(conflict.stream_id, self._retry_seconds) from conflict
+                await _back_off(attempt, deadline)
             except _LookAgain:
-                continue
+                pass
             except DuplicateEventId:
                 # A concurrent twin of this request won; the next attempt replays it.
-                if attempt == _MAX_ATTEMPTS - 1:
+                if loop.time() >= deadline:
                     raise
-                continue
-            if not outcome.replayed and self._after_commit is not None:
-                await self._after_commit(programme_id, outcome.results)
-            return outcome
-        raise AssertionError("unreachable")  # pragma: no cover
+                await _back_off(attempt, deadline)
+            else:
+                if not outcome.replayed and self._after_commit is not None:
+                    await self._after_commit(programme_id, outcome.results)
+                return outcome
+            attempt += 1
 
     async def _attempt(
         self,
@@ -353,6 +380,13 @@ class Recorder:
             employers=frozenset(e for e in employers if stream_id_of("employer", e) in existing) | created["employer"],
             counselors=await counselors_among(pool, programme_id, counselors),
         )
+
+
+async def _back_off(attempt: int, deadline: float) -> None:
+    """Wait a random while before attempt ``attempt + 1`` (full jitter), never past ``deadline``."""
+    cap = min(_LAST_BACKOFF_CAP, _FIRST_BACKOFF_CAP * 2 ** min(attempt, 16))
+    left = deadline - asyncio.get_running_loop().time()
+    await asyncio.sleep(max(0.0, min(random.uniform(0, cap), left)))  # noqa: S311 (spreading writers, not a secret)
 
 
 def _personal_fields(incoming: Sequence[IncomingEvent]) -> dict[Subject, str]:

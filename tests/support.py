@@ -7,10 +7,14 @@ import base64
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from domain.events import decode_data
@@ -134,6 +138,20 @@ class Api:
         return participant
 
 
+@asynccontextmanager
+async def in_this_loop(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, started, answering an HTTP client in the test's own event loop.
+
+    Litestar's ``AsyncTestClient`` hands each request to the app in a thread of its
+    own and waits for the answer, so requests gathered in a test still run one by
+    one. Through this client they run at the same time, as under a server.
+    """
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            yield client
+
+
 def incoming(line: dict[str, Any]) -> IncomingEvent:
     """A log line (as in the worked examples) as the recorder takes it."""
     return IncomingEvent(
@@ -144,18 +162,12 @@ def incoming(line: dict[str, Any]) -> IncomingEvent:
     )
 
 
-async def fact_rows(pool: asyncpg.Pool, table: str, programme_id: uuid.UUID) -> list[tuple[Any, ...]]:
-    """One programme's rows of a report-facts table, comparable across tables."""
-    rows = await pool.fetch(
-        f"""SELECT event_id, participant_id, kind, position, tx, record::text, voided_at, voided_position, voided_tx
-            FROM {table} WHERE programme_id = $1 ORDER BY event_id""",
-        programme_id,
-    )
-    return [tuple(r.values()) for r in rows]
-
-
 async def project_everything(worker_pool: asyncpg.Pool) -> None:
-    """Bring every projection the worker keeps up to the store's head (as the worker would)."""
+    """Bring every projection the worker keeps up to the store's head (as the worker would).
+
+    Settling up to 30 s: a transaction open anywhere in the cluster (another test run's) holds the horizon,
+    and with it the events just appended, back for a moment.
+    """
     store = EventStore(worker_pool)
     for projection, table in PROJECTIONS.values():
-        await catch_up(store, projection, table=table)
+        await catch_up(store, projection, table=table, settle_seconds=30)

@@ -7,10 +7,12 @@ Items, per ``reports.md``:
   attempts at one medium before switching"). ``exhausted`` replaces it when the
   thread (the outreach and the ones it follows up) holds six unanswered attempts.
 - ``thank_you_after_rejection``: a rejection with no thank-you to a contact of that
-  employer yet, while the 7 days after it last.
-- ``notify_helpers_of_hire``: after a hire, each contact asked for a meeting or a
-  referral and not told of the hire since.
-- ``nurture``: a People Link with no outreach or meeting for 60 days.
+  employer within the 7 days after it.
+- ``notify_helpers_of_hire``: after the participant's latest hire, each contact asked
+  for a meeting or a referral before it and not told of it (``notify_hired``) since;
+  one item per contact.
+- ``nurture``: a People Link whose latest outreach or meeting (or none ever) is 60 or
+  more days before ``as_of``, however recently it became a People Link.
 - ``retention_check_due``: a job not ended whose next milestone (30, 90, 180 days
   after its start) has passed with no verification on or after it.
 
@@ -44,6 +46,7 @@ from domain.reporting.snapshot import (
     looking_from,
     people_links_since,
     removed_as_of,
+    walk_threads,
 )
 
 FollowUpKind: TypeAlias = Literal[
@@ -94,7 +97,7 @@ class FollowUpItem(msgspec.Struct, frozen=True, kw_only=True):
     milestone_days: int | None = None
     """For ``retention_check_due``: the milestone (30, 90 or 180) to verify."""
     due_by: dt.date | None = None
-    """For ``thank_you_after_rejection``: the last day of the 7 days after the rejection."""
+    """For ``thank_you_after_rejection``: the day the 7 days after the rejection end."""
 
 
 def suggest_channel(channel: ev.Channel, uses: Mapping[str, int]) -> ev.Channel | None:
@@ -124,35 +127,18 @@ class Thread(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 def threads(outreaches: Sequence[Outreach], answered: set[int]) -> dict[int, Thread]:
-    """The thread ending at each counted outreach, by ``outreach_id.int``.
+    """The thread ending at each counted outreach, by ``outreach_id.int`` (``snapshot.walk_threads``)."""
 
-    A ``follow_up_of`` naming an outreach that does not count is treated as absent:
-    the thread starts there. Each thread extends its parent's, so this is linear.
-    """
-    by_key = {outreach.outreach_id.int: outreach for outreach in outreaches}
-    done: dict[int, Thread] = {}
-    for key in by_key:
-        chain: list[Outreach] = []
-        seen: set[int] = set()
-        current: int | None = key
-        while current is not None and current in by_key and current not in done and current not in seen:
-            seen.add(current)
-            outreach = by_key[current]
-            chain.append(outreach)
-            current = None if outreach.follow_up_of is None else outreach.follow_up_of.int
-        # A loop (which the append rules make impossible) would start a thread where it closes.
-        parent = done.get(current) if current is not None and current not in seen else None
-        for outreach in reversed(chain):
-            uses = dict(parent.uses) if parent is not None else {}
-            uses[outreach.channel] = uses.get(outreach.channel, 0) + 1
-            unanswered = outreach.outreach_id.int not in answered
-            parent = Thread(
-                attempts=(parent.attempts if parent is not None else 0) + 1,
-                unanswered=(parent.unanswered if parent is not None else 0) + unanswered,
-                uses=uses,
-            )
-            done[outreach.outreach_id.int] = parent
-    return done
+    def extend(parent: Thread | None, outreach: Outreach) -> Thread:
+        uses = dict(parent.uses) if parent is not None else {}
+        uses[outreach.channel] = uses.get(outreach.channel, 0) + 1
+        return Thread(
+            attempts=(parent.attempts if parent is not None else 0) + 1,
+            unanswered=(parent.unanswered if parent is not None else 0) + (outreach.outreach_id.int not in answered),
+            uses=uses,
+        )
+
+    return walk_threads(outreaches, extend)
 
 
 def employer_of_contact(facts: Facts, contact_id: uuid.UUID, instant: dt.datetime, as_of: AsOf) -> uuid.UUID | None:
@@ -279,6 +265,12 @@ class _Queue:
             )
 
     def thank_you_after_rejection(self, activity: Activity) -> None:
+        """Each rejection with no thank-you to a contact of the employer within the 7 days after it.
+
+        The 7 days are exact (``seconds / 86400``, both ends being instants), from the
+        rejection's ``occurred_at`` on. A rejection left unthanked in them stays in the
+        queue: a later thank-you does not make one within them.
+        """
         as_of = self.as_of
         rejections = [closure for closure in activity.closures if closure.outcome == "rejected"]
         if not rejections:
@@ -286,45 +278,56 @@ class _Queue:
         employer_of_application = {
             application.application_id.int: application.employer_id for application in activity.applications
         }
-        # (day sent, employer of its contact then) of every thank-you, looked up once.
+        # (when sent, employer of its contact then) of every thank-you, looked up once.
         thanks = [
             (
-                as_of.local_date(outreach.occurred_at),
+                outreach.occurred_at,
                 employer_of_contact(self.facts, outreach.contact_id, outreach.occurred_at, as_of),
             )
             for outreach in activity.outreaches
             if outreach.purpose == "thank_you"
         ]
         for closure in rejections:
-            closed_on = as_of.local_date(closure.occurred_at)
-            due_by = closed_on + THANK_YOU_WINDOW
-            if as_of.date > due_by:
-                continue
+            closed_at = closure.occurred_at
+            closed_on = as_of.local_date(closed_at)
+            due_by = as_of.local_date(closed_at + THANK_YOU_WINDOW)
             employer_id = employer_of_application[closure.application_id.int]
-            if any(closed_on <= day <= due_by and employer == employer_id for day, employer in thanks):
+            if any(
+                closed_at <= sent_at <= closed_at + THANK_YOU_WINDOW and employer == employer_id
+                for sent_at, employer in thanks
+            ):
                 continue
+            if as_of.date <= due_by:
+                reason = f"rejected on {closed_on.isoformat()}: thank a contact at the employer by {due_by.isoformat()}"
+            else:
+                reason = f"rejected on {closed_on.isoformat()}: no contact at the employer was thanked within 7 days"
             self.add(
                 "thank_you_after_rejection",
                 closed_on,
-                f"rejected on {closed_on.isoformat()}: thank a contact at the employer by {due_by.isoformat()}",
+                reason,
                 application_id=closure.application_id,
                 employer_id=employer_id,
                 due_by=due_by,
             )
 
     def notify_helpers_of_hire(self, activity: Activity, jobs: Mapping[uuid.UUID, Job]) -> None:
+        """Each contact asked for a meeting or a referral before the latest hire and not told of it since.
+
+        Before and since compare instants, not days: an ask later on the day of the
+        hire is not help with it, and a ``notify_hired`` earlier that day is not news of it.
+        """
         as_of = self.as_of
         if not jobs:
             return
+        # The news is the hire itself, recorded by as_of, whether or not the job has started.
         hire = max((job.hire for job in jobs.values()), key=lambda hire: (hire.occurred_at, hire.position))
         hired_on = as_of.local_date(hire.occurred_at)
         asked: dict[uuid.UUID, None] = {}
         told: set[uuid.UUID] = set()
         for outreach in activity.outreaches:
-            day = as_of.local_date(outreach.occurred_at)
-            if outreach.purpose in ASKS and day <= hired_on:
+            if outreach.purpose in ASKS and outreach.occurred_at < hire.occurred_at:
                 asked[outreach.contact_id] = None
-            elif outreach.purpose == "notify_hired" and day >= hired_on:
+            elif outreach.purpose == "notify_hired" and outreach.occurred_at >= hire.occurred_at:
                 told.add(outreach.contact_id)
         for contact_id in asked:
             if contact_id in told or self.contact_removed(contact_id):
@@ -339,24 +342,31 @@ class _Queue:
             )
 
     def nurture(self, activity: Activity, links: Mapping[uuid.UUID, dt.date]) -> None:
+        """People Links whose latest outreach or meeting (or none ever) is 60 or more days before ``as_of``.
+
+        The 60 days count from the latest touch however recently the contact became a
+        People Link; the item is due from the later of the 60th day and that day.
+        """
         as_of = self.as_of
         if not links:
             return
-        last_touch = dict(links)
+        last_touch: dict[uuid.UUID, dt.date] = {}
         touches: list[Outreach | Meeting] = [*activity.outreaches, *activity.meetings]
         for touch in touches:
-            known = last_touch.get(touch.contact_id)
-            if known is not None:
-                last_touch[touch.contact_id] = max(known, as_of.local_date(touch.occurred_at))
-        for contact_id, day in last_touch.items():
-            due_on = day + NURTURE_AFTER
+            if touch.contact_id in links:
+                day = as_of.local_date(touch.occurred_at)
+                known = last_touch.get(touch.contact_id)
+                if known is None or day > known:
+                    last_touch[touch.contact_id] = day
+        for contact_id, linked_on in links.items():
+            touched_on = last_touch.get(contact_id)
+            if touched_on is None:
+                due_on, reason = linked_on, "People Link never written to or met: get in touch"
+            else:
+                due_on = max(touched_on + NURTURE_AFTER, linked_on)
+                reason = f"People Link not written to or met since {touched_on.isoformat()}: get back in touch"
             if due_on <= as_of.date:
-                self.add(
-                    "nurture",
-                    due_on,
-                    f"People Link not contacted since {day.isoformat()}: get back in touch",
-                    contact_id=contact_id,
-                )
+                self.add("nurture", due_on, reason, contact_id=contact_id)
 
     def retention_checks(self, jobs: Mapping[uuid.UUID, Job]) -> None:
         day = self.as_of.date

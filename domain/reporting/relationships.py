@@ -126,7 +126,9 @@ class Relationship(msgspec.Struct, frozen=True, kw_only=True):
     """From the latest ``relationship_noted`` of the contact, if any."""
     how_known: ev.HowKnown | None
     timeline: list[TimelineEntry]
-    """Every outreach, response, meeting, referral by the contact and hire via the contact, in order."""
+    """Every outreach, response, meeting, referral and hire naming the contact, in order.
+
+    A referral names the contact who referred and its ``to_contact_id``; a hire names its ``via_contact_id``."""
 
 
 def _outreach(outreach: Outreach) -> TimelineEntry:
@@ -393,10 +395,13 @@ def relationships(facts: Facts, participant_id: uuid.UUID, params: ViewParams) -
 
     The stage is the furthest one the counted events justify, so it only moves
     forward as events come, and moves back when a void removes what justified it.
-    A hire via the contact joins the timeline once recorded but makes a People Link
-    only from its ``start_date``. A contact whose creation is voided is left out (no
-    relationship runs through a removed record). Contacts are listed in the order
-    they were first named (noted, reached, …).
+    A referral names both the contact who referred (stage ``referred``) and the one it
+    was to, its ``to_contact_id`` (in whose timeline it is, at stage ``noted`` unless
+    that contact's own events reach further). A hire via the contact joins the
+    timeline once recorded but makes a People Link only from its ``start_date``. A
+    contact whose creation is voided is left out (no relationship runs through a
+    removed record). Contacts are listed in the order they were first named (noted,
+    reached, …).
     """
     as_of = looking_from(params)
     bundle = _existing(facts, participant_id, as_of)
@@ -427,7 +432,12 @@ def relationships(facts: Facts, participant_id: uuid.UUID, params: ViewParams) -
     for meeting in activity.meetings:
         pair(meeting.contact_id).show("met", _meeting(meeting))
     for referral in activity.referrals:
-        pair(referral.contact_id).show("referred", _referral(referral))
+        entry = _referral(referral)
+        pair(referral.contact_id).show("referred", entry)
+        # The referral names the contact it was to as well: it joins that pair's timeline, and since
+        # ``referred`` is a referral *by* the contact, it moves that pair no further than ``noted``.
+        if referral.to_contact_id is not None and referral.to_contact_id != referral.contact_id:
+            pair(referral.to_contact_id).show("noted", entry)
     for job in jobs.values():
         if job.hire.via_contact_id is not None:
             pair(job.hire.via_contact_id).show("noted", _hire(job.hire))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -32,6 +33,8 @@ from domain.reporting.facts import (
     Response,
 )
 from domain.reporting.scope import AsOf, R, ReportParams
+
+T = TypeVar("T")
 
 
 class ViewParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -191,29 +194,34 @@ def outreach_replies(bundle: ParticipantFacts, as_of: AsOf) -> OutreachReplies:
     )
 
 
+def walk_threads(outreaches: Sequence[Outreach], extend: Callable[[T | None, Outreach], T]) -> dict[int, T]:
+    """Each outreach's value along its follow-up chain, by ``outreach_id.int``: ``extend(parent's value, outreach)``.
+
+    The one walk of follow-up chains. A ``follow_up_of`` naming an outreach not among ``outreaches`` (one that
+    does not count) is treated as absent: the thread starts there, and so would a loop (which the append rules
+    make impossible). Each thread extends its parent's, so this is linear.
+    """
+    by_key = {outreach.outreach_id.int: outreach for outreach in outreaches}
+    done: dict[int, T] = {}
+    for key in by_key:
+        chain: list[Outreach] = []
+        seen: set[int] = set()
+        current: int | None = key
+        while current is not None and current in by_key and current not in done and current not in seen:
+            seen.add(current)
+            outreach = by_key[current]
+            chain.append(outreach)
+            current = None if outreach.follow_up_of is None else outreach.follow_up_of.int
+        parent = done.get(current) if current is not None and current not in seen else None
+        for outreach in reversed(chain):
+            parent = extend(parent, outreach)
+            done[outreach.outreach_id.int] = parent
+    return done
+
+
 def attempt_numbers(outreaches: Sequence[Outreach]) -> dict[int, int]:
     """Attempt number of each outreach (by ``outreach_id.int``): 1 + its parent's, 1 without an existing parent."""
-    parent_of = {
-        outreach.outreach_id.int: None if outreach.follow_up_of is None else outreach.follow_up_of.int
-        for outreach in outreaches
-    }
-    attempts: dict[int, int] = {}
-    for key, first_parent in parent_of.items():
-        if key in attempts:
-            continue
-        chain = [key]
-        seen = {key}
-        parent = first_parent
-        while parent is not None and parent in parent_of and parent not in attempts and parent not in seen:
-            chain.append(parent)
-            seen.add(parent)
-            parent = parent_of[parent]
-        # A parent that does not count (or a loop, which the append rules make impossible) starts a new thread.
-        number = attempts[parent] if parent is not None and parent in attempts else 0
-        for member in reversed(chain):
-            number += 1
-            attempts[member] = number
-    return attempts
+    return walk_threads(outreaches, lambda parent, _: 1 if parent is None else parent + 1)
 
 
 def jobs_as_of(bundle: ParticipantFacts, as_of: AsOf) -> dict[uuid.UUID, Job]:

@@ -18,7 +18,7 @@ Zero is always shown.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, TypeAlias
+from typing import Annotated, Final, TypeAlias, Union
 
 import msgspec
 
@@ -36,29 +36,85 @@ SUPPRESS_BELOW: Final = 11
 FUNDER_HIDDEN_BREAKDOWNS: Final[frozenset[str]] = frozenset({"counselor"})
 
 
+class JsonNumber:
+    """Marks a value that is a JSON number (an int or a float) or null, so documents call it a "number".
+
+    (``int | float`` would be documented as a oneOf of integer and number, which every integer matches twice.)
+    """
+
+
+CellValue: TypeAlias = Annotated[Union[int, float, None], JsonNumber()]  # noqa: UP007 (a Union names the schema)
+"""A count keeps its int, a rate its float: decoding a stored answer gives back the same JSON, and hash."""
+
+
 class Cell(msgspec.Struct, frozen=True):
     """One figure as the API answers it."""
 
-    value: float | None  # ints too: typing it "int | float" made an ambiguous OpenAPI oneOf
+    value: CellValue
     suppressed: bool = False
 
 
 CellTree: TypeAlias = dict[str, "Cell | CellTree"]
-CellRow: TypeAlias = dict[str, Cell]
+"""Cells while they are worked out, shaped like the figures they come from (then converted to the types below)."""
+
+
+class RetentionCells(msgspec.Struct, frozen=True, kw_only=True):
+    """A retention figure (``reports.md``, Retention) as cells."""
+
+    eligible: Cell
+    retained: Cell
+    lost: Cell
+    unknown: Cell
+    rate: Cell
+
+
+class FigureCells(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome report's figures as cells: the ``figures`` of an answer, and each group of a breakdown."""
+
+    enrolled: Cell
+    placed: Cell
+    placement_rate: Cell
+    placed_within_180d: Cell
+    median_days_to_placement: Cell
+    median_starting_wage: Cell
+    hires_by_source: dict[str, Cell]
+    referral_share: Cell
+    retention_30: RetentionCells
+    retention_90: RetentionCells
+    retention_180: RetentionCells
+    retention_by_source_90: dict[str, RetentionCells]
+    second_job_or_promotion: Cell
+    people_links_per_participant: Cell
+    outreach_per_participant: Cell
+    response_rate: Cell
+    employed_q2_after_exit: Cell
+    employed_q4_after_exit: Cell
+    returned_to_custody: Cell
+
+
+class RowCells(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the response-rate dashboard as cells (``positive`` stays inside: it is not answered)."""
+
+    sent: Cell
+    answered: Cell
+    response_rate: Cell
+    positive_rate: Cell
+    median_days_to_response: Cell
+    ratio_out_per_reply: Cell
 
 
 class OutcomeCells(msgspec.Struct, kw_only=True):
     """The outcome report's ``figures`` and ``breakdowns`` as cells."""
 
-    figures: CellTree
-    breakdowns: dict[str, dict[str, CellTree]]
+    figures: FigureCells
+    breakdowns: dict[str, dict[str, FigureCells]]
 
 
 class ResponseRateCells(msgspec.Struct, kw_only=True):
     """The response-rate dashboard's ``overall`` and ``groups`` rows as cells."""
 
-    overall: CellRow
-    groups: dict[str, CellRow]
+    overall: RowCells
+    groups: dict[str, RowCells]
 
 
 # --- which count is behind which figure ------------------------------------------------------------------------------
@@ -213,13 +269,16 @@ def _outcome_scopes(
     return scopes
 
 
+def _figure_cells(figures: OutcomeFigures, scope: Scope, hidden: set[CellId]) -> FigureCells:
+    return msgspec.convert(_cells(msgspec.to_builtins(figures), scope, hidden, OUTCOME_BASIS), FigureCells)
+
+
 def _render_outcome(report: OutcomeReport, breakdowns: Sequence[str], hidden: set[CellId]) -> OutcomeCells:
-    figures_cells = _cells(msgspec.to_builtins(report.figures), ("figures",), hidden, OUTCOME_BASIS)
     return OutcomeCells(
-        figures=figures_cells,
+        figures=_figure_cells(report.figures, ("figures",), hidden),
         breakdowns={
             name: {
-                group: _cells(msgspec.to_builtins(outcome.figures), ("breakdowns", name, group), hidden, OUTCOME_BASIS)
+                group: _figure_cells(outcome.figures, ("breakdowns", name, group), hidden)
                 for group, outcome in report.breakdowns[name].items()
             }
             for name in breakdowns
@@ -259,9 +318,8 @@ def _row_tree(row: ResponseRateRow) -> dict[str, object]:
     return {field: builtins[field] for field in ROW_FIELDS}
 
 
-def _row_cells(row: ResponseRateRow, scope: Scope, hidden: set[CellId]) -> CellRow:
-    cells = _cells(_row_tree(row), scope, hidden, ROW_BASIS)
-    return {key: cell for key, cell in cells.items() if isinstance(cell, Cell)}
+def _row_cells(row: ResponseRateRow, scope: Scope, hidden: set[CellId]) -> RowCells:
+    return msgspec.convert(_cells(_row_tree(row), scope, hidden, ROW_BASIS), RowCells)
 
 
 def response_rate_cells(rates: ResponseRates) -> ResponseRateCells:

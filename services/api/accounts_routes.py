@@ -29,7 +29,7 @@ from infra.accounts import (
 from infra.db import TenantConnection
 from infra.settings import Settings
 from infra.tokens import TokenClaims, issue_token
-from services.api.problems import Problem, problem, problem_responses
+from services.api.problems import Problem, limit_reached, problem_responses
 from services.api.security import Principal, public, roles
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
@@ -78,12 +78,14 @@ class AuthFailed(Exception):
 
 
 def _throttled(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    retry_after = exc.retry_after if isinstance(exc, LoginThrottled) else 900
-    response = problem(
-        429, "Too many failed logins", "logins for this account or from this address are paused; retry later", request
+    return limit_reached(
+        429,
+        "Too many failed logins",
+        "logins for this account or from this address are paused; retry later",
+        request,
+        limit="login_failures",
+        retry_after=exc.retry_after if isinstance(exc, LoginThrottled) else 900,
     )
-    response.headers["Retry-After"] = str(retry_after)
-    return response
 
 
 def _tokens(settings: Settings, grant: SessionGrant) -> TokenOut:

@@ -23,12 +23,16 @@ from litestar.static_files import create_static_files_router
 from infra.crypto import SubjectKeys
 from infra.db import TenantConnection, create_app_pool, tenant_connection
 from infra.event_store import AppendResult, EventStore
+from infra.export_jobs import RenderSlots
 from infra.queue import Waker
+from infra.report_quota import ReportQuota
 from infra.settings import Settings
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
-from services.api.events_routes import EventsController
+from services.api.events_routes import STREAM_ROUTES, EventsController
+from services.api.limits import report_quota_guard
+from services.api.openapi_types import JsonNumberSchema
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
@@ -74,13 +78,14 @@ def create_app(
         store = EventStore(the_pool)
         waker = Waker(settings)
         app.state.pool = the_pool  # for guards, which have no dependency injection
+        # Made in the app's event loop: one bound on the renders of this process.
+        app.state.render_slots = RenderSlots(settings.max_concurrent_renders, wait=settings.render_wait_seconds)
         holder.update(
             pool=the_pool,
             store=store,
             waker=waker,
-            recorder=Recorder(
-                store, keys=subject_keys, after_commit=_counted(waker), **({"clock": clock} if clock else {})
-            ),
+            render_slots=app.state.render_slots,
+            recorder=Recorder(store, keys=subject_keys, after_commit=_counted(waker), clock=clock),
         )
         try:
             yield
@@ -107,6 +112,7 @@ def create_app(
             AccountsController,
             DashboardController,
             EventsController,
+            *STREAM_ROUTES,
             ParticipantController,
             PrivacyController,
             ReadingController,
@@ -126,9 +132,17 @@ def create_app(
             "subject_keys": Provide(lambda: subject_keys, sync_to_thread=False),
             "db": Provide(provide_db),
             "waker": Provide(lambda: holder["waker"], sync_to_thread=False),
+            "render_slots": Provide(lambda: holder["render_slots"], sync_to_thread=False),
             "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
         },
-        guards=[role_guard, participant_scope_guard],
+        # The quota after the roles: a caller the route refuses spends nothing.
+        guards=[
+            role_guard,
+            participant_scope_guard,
+            report_quota_guard(
+                ReportQuota(per_minute=settings.report_requests_per_minute, burst=settings.report_request_burst)
+            ),
+        ],
         before_request=check_query_bounds,
         middleware=[
             RequestTelemetry,  # outermost: the request id is known to every log line below it
@@ -162,6 +176,7 @@ def create_app(
             ),
             security=[{"bearer": []}],
         ),
+        plugins=[JsonNumberSchema()],
         debug=False,
         logging_config=None,  # the process configures logging (services/observability.py); Litestar would replace it
     )

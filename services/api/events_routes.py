@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, HeaderParameter
 
 from domain.events import EVENT_TYPES, decode_data
@@ -28,7 +29,15 @@ RECORD_PROBLEMS = problem_responses(400, 401, 403, 409, 413, 422)
 READ_PROBLEMS = problem_responses(400, 401, 403, 404)
 # Read by the handlers from the request itself; declared for the OpenAPI document.
 IfMatch = Annotated[
-    str | None, HeaderParameter(name="If-Match", description="expected stream version (0 for a new stream)")
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description=(
+            "expected stream version (0 for a new stream): 409 when the stream is at another. Without it no "
+            "version is asked for and a lost race is never 409: the append is retried until it lands, or for a "
+            "few seconds at most (then 503 with Retry-After: send the same request again)"
+        ),
+    ),
 ]
 
 
@@ -195,18 +204,18 @@ def _event_out(event: RecordedEvent, voided_by: uuid.UUID | None) -> EventOut:
     )
 
 
-class EventsController(Controller):
-    """``/v1/{participants|contacts|employers}/{id}/events`` and ``/v1/events:batch``."""
+# One recording route and one reading route per stream kind, made by the same two functions: what differs is the
+# path, the operation's name and who may reach it (a counselor only their own participants).
+_STREAM_PATHS: dict[StreamKind, str] = {"participant": "participants", "contact": "contacts", "employer": "employers"}
 
-    tags = ("events",)
 
-    async def _append(
-        self,
-        kind: StreamKind,
-        record_id: uuid.UUID,
+def _record_route(kind: StreamKind) -> HTTPRouteHandler:
+    async def record(
+        record_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
-        recorder: Recorder,
-        max_batch_events: int,
+        recorder: NamedDependency[Recorder],
+        max_batch_events: NamedDependency[int],
+        if_match: IfMatch = None,
     ) -> AppendOut:
         principal = request.user
         stream_id = stream_id_of(kind, record_id)
@@ -220,62 +229,66 @@ class EventsController(Controller):
         )
         return _out(outcome.results[0])
 
-    @post(
-        "/v1/participants/{record_id:uuid}/events",
-        opt={**roles(*RECORDERS), **participant_scoped()},
-        operation_id="recordParticipantEvents",
+    scoped = participant_scoped() if kind == "participant" else {}
+    return post(
+        f"/v1/{_STREAM_PATHS[kind]}/{{record_id:uuid}}/events",
+        opt={**roles(*RECORDERS), **scoped},
+        operation_id=f"record{kind.capitalize()}Events",
         responses=RECORD_PROBLEMS,
-        operation_class=RECORDING_OPERATIONS["participant"],
-        summary="Record events of one participant",
+        operation_class=RECORDING_OPERATIONS[kind],
+        summary=f"Record events of one {kind}",
         status_code=201,
-    )
-    async def record_participant(
-        self,
-        record_id: FromPath[uuid.UUID],
-        request: Request[Principal, Any, Any],
-        recorder: NamedDependency[Recorder],
-        max_batch_events: NamedDependency[int],
-        if_match: IfMatch = None,
-    ) -> AppendOut:
-        return await self._append("participant", record_id, request, recorder, max_batch_events)
+        tags=["events"],
+        name=f"record_{kind}",
+    )(record)
 
-    @post(
-        "/v1/contacts/{record_id:uuid}/events",
-        opt=roles(*RECORDERS),
-        operation_id="recordContactEvents",
-        responses=RECORD_PROBLEMS,
-        operation_class=RECORDING_OPERATIONS["contact"],
-        summary="Record events of one contact",
-        status_code=201,
-    )
-    async def record_contact(
-        self,
-        record_id: FromPath[uuid.UUID],
-        request: Request[Principal, Any, Any],
-        recorder: NamedDependency[Recorder],
-        max_batch_events: NamedDependency[int],
-        if_match: IfMatch = None,
-    ) -> AppendOut:
-        return await self._append("contact", record_id, request, recorder, max_batch_events)
 
-    @post(
-        "/v1/employers/{record_id:uuid}/events",
-        opt=roles(*RECORDERS),
-        operation_id="recordEmployerEvents",
-        responses=RECORD_PROBLEMS,
-        operation_class=RECORDING_OPERATIONS["employer"],
-        summary="Record events of one employer",
-        status_code=201,
-    )
-    async def record_employer(
-        self,
+def _read_route(kind: StreamKind) -> HTTPRouteHandler:
+    async def read(
         record_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
-        recorder: NamedDependency[Recorder],
-        max_batch_events: NamedDependency[int],
-        if_match: IfMatch = None,
-    ) -> AppendOut:
-        return await self._append("employer", record_id, request, recorder, max_batch_events)
+        store: NamedDependency[EventStore],
+        subject_keys: NamedDependency[SubjectKeys],
+    ) -> StreamOut:
+        principal = request.user
+        stream_id = stream_id_of(kind, record_id)
+        async with tenant_connection(store.pool, principal.programme_id) as conn:
+            stored = (await store.read_streams(conn, principal.programme_id, [stream_id]))[stream_id]
+            opened = await subject_keys.open_events(conn, principal.programme_id, stored)
+        events = opened.events
+        if not events:
+            raise NotFound()
+        voided_by = {uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"}
+        return StreamOut(
+            stream_id=stream_id,
+            version=events[-1].stream_version,
+            events=[_event_out(e, voided_by.get(e.event_id)) for e in events],
+            erased=bool(opened.erased),
+        )
+
+    scoped = {**audit_participant("record_id"), **participant_scoped()} if kind == "participant" else {}
+    article = "An" if kind[0] in "aeiou" else "A"
+    return get(
+        f"/v1/{_STREAM_PATHS[kind]}/{{record_id:uuid}}/events",
+        opt={**roles("admin", "staff", "counselor"), **scoped},
+        operation_id=f"read{kind.capitalize()}Events",
+        responses=READ_PROBLEMS,
+        summary=f"{article} {kind}'s stream, voided events marked",
+        tags=["events"],
+        name=f"read_{kind}",
+    )(read)
+
+
+STREAM_ROUTES: Final[list[HTTPRouteHandler]] = [
+    route for kind in _STREAM_PATHS for route in (_record_route(kind), _read_route(kind))
+]
+"""``POST`` and ``GET /v1/{participants,contacts,employers}/{id}/events``."""
+
+
+class EventsController(Controller):
+    """``POST /v1/events:batch``."""
+
+    tags = ("events",)
 
     @post(
         "/v1/events:batch",
@@ -307,72 +320,6 @@ class EventsController(Controller):
             global_position=max(r.global_position for r in outcome.results),
             results=[_out(r) for r in outcome.results],
         )
-
-    async def _read(
-        self, kind: StreamKind, record_id: uuid.UUID, principal: Principal, store: EventStore, keys: SubjectKeys
-    ) -> StreamOut:
-        stream_id = stream_id_of(kind, record_id)
-        async with tenant_connection(store.pool, principal.programme_id) as conn:
-            stored = (await store.read_streams(conn, principal.programme_id, [stream_id]))[stream_id]
-            opened = await keys.open_events(conn, principal.programme_id, stored)
-        events = opened.events
-        if not events:
-            raise NotFound()
-        voided_by = {uuid.UUID(str(e.data["voided_event_id"])): e.event_id for e in events if e.type == "entry_voided"}
-        return StreamOut(
-            stream_id=stream_id,
-            version=events[-1].stream_version,
-            events=[_event_out(e, voided_by.get(e.event_id)) for e in events],
-            erased=bool(opened.erased),
-        )
-
-    @get(
-        "/v1/participants/{record_id:uuid}/events",
-        opt={**roles("admin", "staff", "counselor"), **audit_participant("record_id"), **participant_scoped()},
-        operation_id="readParticipantEvents",
-        responses=READ_PROBLEMS,
-        summary="A participant's stream, voided events marked",
-    )
-    async def read_participant(
-        self,
-        record_id: FromPath[uuid.UUID],
-        request: Request[Principal, Any, Any],
-        store: NamedDependency[EventStore],
-        subject_keys: NamedDependency[SubjectKeys],
-    ) -> StreamOut:
-        return await self._read("participant", record_id, request.user, store, subject_keys)
-
-    @get(
-        "/v1/contacts/{record_id:uuid}/events",
-        opt=roles("admin", "staff", "counselor"),
-        operation_id="readContactEvents",
-        responses=READ_PROBLEMS,
-        summary="A contact's stream, voided events marked",
-    )
-    async def read_contact(
-        self,
-        record_id: FromPath[uuid.UUID],
-        request: Request[Principal, Any, Any],
-        store: NamedDependency[EventStore],
-        subject_keys: NamedDependency[SubjectKeys],
-    ) -> StreamOut:
-        return await self._read("contact", record_id, request.user, store, subject_keys)
-
-    @get(
-        "/v1/employers/{record_id:uuid}/events",
-        opt=roles("admin", "staff", "counselor"),
-        operation_id="readEmployerEvents",
-        responses=READ_PROBLEMS,
-        summary="An employer's stream, voided events marked",
-    )
-    async def read_employer(
-        self,
-        record_id: FromPath[uuid.UUID],
-        request: Request[Principal, Any, Any],
-        store: NamedDependency[EventStore],
-        subject_keys: NamedDependency[SubjectKeys],
-    ) -> StreamOut:
-        return await self._read("employer", record_id, request.user, store, subject_keys)
 
 
 def _check_stream_id(stream_id: str, field: str) -> None:

@@ -19,6 +19,7 @@ from domain.reporting.snapshot import ViewParams
 from infra.db import TenantConnection
 from projections.funnel_queries import programme_funnel_at
 from projections.participant_views import follow_ups_at, pipeline_at, relationships_at, timeline_at
+from services.api.limits import report_quota
 from services.api.problems import NotFound, problem_responses
 from services.api.reading_routes import programme_settings, report_position, today_in
 from services.api.scope import participant_scoped
@@ -197,9 +198,9 @@ class ParticipantController(Controller):
 
     @get(
         "/v1/dashboards/funnel",
-        opt=roles(*STAFF_AND_COUNSELORS),
+        opt={**roles(*STAFF_AND_COUNSELORS), **report_quota()},
         operation_id="funnel",
-        responses=problem_responses(400, 401, 403, 422),
+        responses=problem_responses(400, 401, 403, 422, 429),
         summary="The programme funnel: participants who reached each step",
     )
     async def funnel(

@@ -18,10 +18,14 @@ from litestar.types import ExceptionHandlersMap
 from domain.rules import RuleViolation
 from infra.accounts import EmailTaken
 from infra.event_store import ConcurrencyConflict, DuplicateEventId
+from infra.export_jobs import RendersBusy
+from infra.report_quota import QuotaExceeded
 from projections.releases import PeriodError
-from services.recording import EventIdReused, VersionMismatch
+from services.recording import EventIdReused, StreamBusy, VersionMismatch
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client waits before sending a request again that was answered 503.
+RETRY_AFTER_SECONDS = "1"
 _log = logging.getLogger("peoplelinks.api")
 
 
@@ -41,6 +45,8 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+    # An extension member (RFC 9457, section 3.2) of 429 and 503 answers: which limit was reached.
+    limit: str | None = None
 
 
 class InvalidRequest(Exception):
@@ -84,22 +90,37 @@ _MEANINGS = {
     409: "Conflict: the stream moved on (If-Match), an id or e-mail address is taken, or read models lag",
     413: "Too large: the body, or the number of events",
     422: "A field is not valid, or an event breaks a recording rule: `errors` names the field",
-    429: "Too many failed logins: retry after `Retry-After` seconds",
+    429: "Too many requests: the limit named by `limit` (failed logins, report requests) was reached; "
+    "retry after `Retry-After` seconds",
+    503: (
+        "The database is unavailable for a moment, every export render slot of this server is taken (`limit`), "
+        "or (an append without If-Match) the stream too busy to take it in time: send the same request again "
+        "after `Retry-After` seconds"
+    ),
 }
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """The problem details a route may answer, for its ``responses=`` (and so for the OpenAPI document)."""
+    """The problem details a route may answer, for its ``responses=`` (and so for the OpenAPI document).
+
+    503 is always among them: every route answering problems asks the database (the session check at least).
+    """
     return {
         status: ResponseSpec(
             data_container=Problem, generate_examples=False, description=_MEANINGS[status], media_type=PROBLEM_JSON
         )
-        for status in statuses
+        for status in (*statuses, 503)
     }
 
 
 def problem(
-    status: int, title: str, detail: str | None, request: Request[Any, Any, Any], errors: list[FieldError] | None = None
+    status: int,
+    title: str,
+    detail: str | None,
+    request: Request[Any, Any, Any],
+    errors: list[FieldError] | None = None,
+    *,
+    limit: str | None = None,
 ) -> Response[Problem]:
     """A problem details response."""
     return Response(
@@ -110,31 +131,65 @@ def problem(
             detail=detail,
             instance=request.url.path,
             errors=errors,
+            limit=limit,
         ),
         status_code=status,
         media_type=PROBLEM_JSON,
     )
 
 
-# PostgreSQL unreachable, restarting, or the connection dropped: the same request
-# may simply be sent again (event ids make a retried append safe), so 503, not 500.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.ConnectionDoesNotExistError,
+def limit_reached(
+    status: int, title: str, detail: str, request: Request[Any, Any, Any], *, limit: str, retry_after: int
+) -> Response[Problem]:
+    """A 429 or 503 answer naming the limit that was reached, with ``Retry-After``."""
+    response = problem(status, title, detail, request, limit=limit)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+# PostgreSQL unreachable, starting, shutting down or out of connection slots, or the connection gone under the
+# request: the same request may simply be sent again (event ids make a retried append safe), so 503, not 500.
+_DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError among them
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: a fast shutdown, or pg_terminate_backend
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300: no connection slot left
+    # The driver lost track of the connection's protocol (asyncpg answered "cannot switch to state 12; another
+    # operation is in progress" on the login check while PostgreSQL shut down): the connection is unusable.
+    asyncpg.InternalClientError,
     ConnectionError,
-    OSError,
+    OSError,  # TimeoutError too: connecting took too long
+)
+# asyncpg raises its plain InterfaceError for a wrong call too (a wrong number of arguments, which a retry would
+# not mend); only these messages of it say that the connection or the pool is gone.
+_CONNECTION_GONE = (
+    "connection is closed",
+    "another operation is in progress",
+    "another operation is cancelling",
+    "pool is closing",
+    "pool is closed",
 )
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is not there right now (answered 503 with Retry-After)."""
+    if isinstance(exc, _DATABASE_UNAVAILABLE):
+        return True
+    return type(exc) is asyncpg.InterfaceError and any(gone in str(exc) for gone in _CONNECTION_GONE)
+
+
+def database_unavailable_problem(request: Request[Any, Any, Any]) -> Response[Problem]:
+    """The 503 answered when the database is not there right now."""
+    response = problem(503, "The database is unavailable", "retry the request", request)
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if database_unavailable(exc):
         _log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
-        response = problem(503, "The database is unavailable", "retry the request", request)
-        response.headers["Retry-After"] = "1"
-        return response
+        return database_unavailable_problem(request)
     match exc:
         case asyncpg.UntranslatableCharacterError() | asyncpg.CharacterNotInRepertoireError():
             # PostgreSQL stores no U+0000 in text or jsonb; JSON can carry it, so it is refused here, storing nothing.
@@ -158,6 +213,11 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
             return problem(422, "The request is not valid", error.message, request, [error])
         case msgspec.DecodeError():
             return problem(400, "The body is not valid JSON", str(exc), request, [FieldError("body", str(exc))])
+        case StreamBusy():
+            # No If-Match, so no version was asked for: not a conflict, but a moment too busy (retry the same body).
+            response = problem(503, "The stream is busy", str(exc), request)
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+            return response
         case VersionMismatch():
             return problem(409, "The stream has moved on", str(exc), request, [FieldError("If-Match", str(exc))])
         case ConcurrencyConflict():
@@ -168,6 +228,14 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem
             )
         case DuplicateEventId():
             return problem(409, "The event id is already used", "retry the request", request)
+        case QuotaExceeded():
+            return limit_reached(
+                429, "Too many report requests", str(exc), request, limit="report_requests", retry_after=exc.retry_after
+            )
+        case RendersBusy():
+            return limit_reached(
+                503, "Exports are busy", str(exc), request, limit="export_renders", retry_after=exc.retry_after
+            )
         case EmailTaken():
             return problem(
                 409,

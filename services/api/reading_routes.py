@@ -5,24 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import asyncpg
 import msgspec
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 
 from domain.reporting.response_rates import GroupBy
 from domain.reporting.scope import ReportParams
-from domain.reporting.suppression import Cell, response_rate_cells, suppress_response_rates_for_funder
+from domain.reporting.suppression import RowCells, response_rate_cells, suppress_response_rates_for_funder
 from infra.db import Connection, TenantConnection
 from projections import positions, read_models
 from projections.positions import ReportPosition
 from projections.registry import PROJECTIONS
-from projections.releases import quarter, released
+from projections.releases import Released, quarter, released
 from projections.response_rate_queries import response_rates_at
 from projections.runner import HeldAt, projection_status
+from services.api.limits import report_quota
 from services.api.problems import InvalidRequest, problem_responses
 from services.api.security import Principal, roles
 
@@ -55,8 +57,8 @@ class ResponseRatesOut(msgspec.Struct, frozen=True, rename={"from_date": "from",
     as_of: dt.date
     global_position: int
     group_by: str | None
-    overall: dict[str, Cell]
-    groups: dict[str, dict[str, Cell]]
+    overall: RowCells
+    groups: dict[str, RowCells]
 
 
 class ProgrammeSettings(msgspec.Struct, frozen=True):
@@ -102,33 +104,31 @@ def today_in(zone: dt.tzinfo) -> dt.date:
     return dt.datetime.now(zone).date()
 
 
-async def build_response_rates(
-    db: TenantConnection,
-    principal: Principal,
-    *,
-    from_date: dt.date | None,
-    to_date: dt.date | None,
-    as_of: dt.date | None,
-    group_by: GroupBy | None,
-    counselor_id: uuid.UUID | None,
-    cohort: str | None,
-    as_of_position: int | None,
-) -> ResponseRatesOut:
-    """The response-rate dashboard for this caller (suppressed for a funder), at its position."""
+class ReportScope(msgspec.Struct, frozen=True):
+    """What a report or dashboard is computed for: the programme's settings and the parameters at a pinned position."""
+
+    programme: ProgrammeSettings
+    params: ReportParams
+    position: int
+
+
+async def report_scope(
+    db: TenantConnection, principal: Principal, query: ReportQuery, *, default_from: Callable[[dt.date], dt.date]
+) -> ReportScope:
+    """The one preamble of every report: defaults in the programme's zone, checks, and the pinned position (P, H).
+
+    ``as_of`` defaults to today, ``to`` to ``as_of``, ``from`` to ``default_from(to)``.
+    """
+    query = query.dated()
+    if principal.role == "funder" and query.counselor_id is not None:
+        raise InvalidRequest("counselor_id", "funders see no per-counselor figures", status=403)
     programme = await programme_settings(db, principal.programme_id)
-    as_of = as_of or today_in(programme.time_zone)
-    to_date = to_date or as_of
-    from_date = from_date or to_date.replace(day=1)
+    as_of = query.as_of or today_in(programme.time_zone)
+    to_date = query.to_date or as_of
+    from_date = query.from_date or default_from(to_date)
     if from_date > to_date:
         raise InvalidRequest("from", "from is after to")
-    funder = principal.role == "funder"
-    if funder and (group_by == "counselor" or counselor_id is not None):
-        raise InvalidRequest(
-            "group_by" if group_by == "counselor" else "counselor_id",
-            "funders see no per-counselor figures",
-            status=403,
-        )
-    at = await report_position(db, as_of_position)
+    at = await report_position(db, query.as_of_position)
     params = ReportParams(
         from_date=from_date,
         to_date=to_date,
@@ -136,18 +136,32 @@ async def build_response_rates(
         time_zone=programme.time_zone,
         as_of_position=at.position,
         as_of_horizon=at.horizon,
-        cohort=cohort,
-        counselor_id=counselor_id,
+        cohort=query.cohort,
+        counselor_id=query.counselor_id,
     )
+    return ReportScope(programme, params, at.position)
+
+
+async def build_response_rates(
+    db: TenantConnection, principal: Principal, query: ReportQuery, group_by: GroupBy | None
+) -> ResponseRatesOut:
+    """The response-rate dashboard for this caller (suppressed for a funder), at its position."""
+    funder = principal.role == "funder"
+    if funder and group_by == "counselor":
+        raise InvalidRequest("group_by", "funders see no per-counselor figures", status=403)
+    scope = await report_scope(db, principal, query, default_from=lambda to: to.replace(day=1))
+    params = scope.params
     rates = await response_rates_at(db, principal.programme_id, params, group_by)
     cells = (
-        suppress_response_rates_for_funder(rates, programme.suppress_below) if funder else response_rate_cells(rates)
+        suppress_response_rates_for_funder(rates, scope.programme.suppress_below)
+        if funder
+        else response_rate_cells(rates)
     )
     return ResponseRatesOut(
-        from_date=from_date,
-        to_date=to_date,
-        as_of=as_of,
-        global_position=at.position,
+        from_date=params.from_date,
+        to_date=params.to_date,
+        as_of=params.as_of,
+        global_position=scope.position,
         group_by=group_by,
         overall=cells.overall,
         groups=cells.groups,
@@ -166,16 +180,22 @@ def refuse_chosen_parameters(chosen: dict[str, object]) -> None:
             )
 
 
-async def released_dashboard(
-    db: TenantConnection, principal: Principal, period: str | None, group_by: GroupBy | None, refused: dict[str, object]
-) -> ResponseRatesOut:
-    """The response-rate dashboard as released to funders for ``period`` (the latest when None)."""
-    refuse_chosen_parameters(refused)
-    if group_by == "counselor":
-        raise InvalidRequest("group_by", "funders see no per-counselor figures", status=403)
-    release = await released(db, principal.programme_id, period)
+async def released_for(db: TenantConnection, programme_id: uuid.UUID, period: str | None) -> Released:
+    """The release a funder asks for (the latest when ``period`` is None); 404 when there is none."""
+    release = await released(db, programme_id, period)
     if release is None:
         raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
+    return release
+
+
+async def released_dashboard(
+    db: TenantConnection, principal: Principal, query: ReportQuery, group_by: GroupBy | None
+) -> ResponseRatesOut:
+    """The response-rate dashboard as released to funders for the query's period (the latest when None)."""
+    refuse_chosen_parameters(query.chosen())
+    if group_by == "counselor":
+        raise InvalidRequest("group_by", "funders see no per-counselor figures", status=403)
+    release = await released_for(db, principal.programme_id, query.period)
     return msgspec.convert(release.dashboards[group_by or ""], ResponseRatesOut)
 
 
@@ -189,6 +209,61 @@ PeriodQuery = Annotated[
 
 
 DateQuery = Annotated[dt.date | None, QueryParameter(description="a date, YYYY-MM-DD")]
+
+
+class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """What a caller asks a report or a dashboard for (every field optional: defaults come from the programme)."""
+
+    from_date: dt.date | None = None
+    to_date: dt.date | None = None
+    as_of: dt.date | None = None
+    cohort: str | None = None
+    counselor_id: uuid.UUID | None = None
+    as_of_position: int | None = None
+    period: str | None = None
+
+    def chosen(self) -> dict[str, object]:
+        """What a funder may not choose (they read released periods): each field by its query name."""
+        return {
+            "from": self.from_date,
+            "to": self.to_date,
+            "as_of": self.as_of,
+            "cohort": self.cohort,
+            "counselor_id": self.counselor_id,
+            "as_of_position": self.as_of_position,
+        }
+
+    def dated(self) -> ReportQuery:
+        """The query with a ``period`` turned into its ``from`` and ``to``."""
+        if self.period is None:
+            return self
+        if self.from_date is not None or self.to_date is not None:
+            raise InvalidRequest("period", "give a period or from and to, not both")
+        first, last = quarter(self.period)
+        return msgspec.structs.replace(self, from_date=first, to_date=last, period=None)
+
+
+async def report_query(
+    from_date: Annotated[
+        dt.date | None, QueryParameter(name="from", description="first day (of enrolment, for outcomes), inclusive")
+    ] = None,
+    to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last day, inclusive")] = None,
+    as_of: Annotated[dt.date | None, QueryParameter(description="the day the answer looks from")] = None,
+    cohort: FromQuery[str | None] = None,
+    counselor_id: FromQuery[uuid.UUID | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    period: PeriodQuery = None,
+) -> ReportQuery:
+    """The query parameters every report and dashboard takes, as one value (a dependency of their routes)."""
+    return ReportQuery(
+        from_date=from_date,
+        to_date=to_date,
+        as_of=as_of,
+        cohort=cohort,
+        counselor_id=counselor_id,
+        as_of_position=as_of_position,
+        period=period,
+    )
 
 
 class ReadingController(Controller):
@@ -212,51 +287,19 @@ class ReadingController(Controller):
 
     @get(
         "/v1/dashboards/response-rates",
-        opt=roles("admin", "staff", "counselor", "funder"),
+        dependencies={"asked": Provide(report_query)},
+        opt={**roles("admin", "staff", "counselor", "funder"), **report_quota()},
         operation_id="responseRates",
-        responses=problem_responses(400, 401, 403, 409, 422),
+        responses=problem_responses(400, 401, 403, 409, 422, 429),
         summary="Response rates: five out for one back",
     )
     async def response_rates(
         self,
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
-        from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first day, inclusive")] = None,
-        to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last day, inclusive")] = None,
-        as_of: Annotated[dt.date | None, QueryParameter(description="the day the dashboard looks from")] = None,
+        asked: NamedDependency[ReportQuery],
         group_by: FromQuery[GroupBy | None] = None,
-        counselor_id: FromQuery[uuid.UUID | None] = None,
-        cohort: FromQuery[str | None] = None,
-        as_of_position: FromQuery[int | None] = None,
-        period: PeriodQuery = None,
     ) -> ResponseRatesOut:
         if request.user.role == "funder":
-            return await released_dashboard(
-                db,
-                request.user,
-                period,
-                group_by,
-                refused={
-                    "from": from_date,
-                    "to": to_date,
-                    "as_of": as_of,
-                    "counselor_id": counselor_id,
-                    "cohort": cohort,
-                    "as_of_position": as_of_position,
-                },
-            )
-        if period is not None:
-            if from_date is not None or to_date is not None:
-                raise InvalidRequest("period", "give a period or from and to, not both")
-            from_date, to_date = quarter(period)
-        return await build_response_rates(
-            db,
-            request.user,
-            from_date=from_date,
-            to_date=to_date,
-            as_of=as_of,
-            group_by=group_by,
-            counselor_id=counselor_id,
-            cohort=cohort,
-            as_of_position=as_of_position,
-        )
+            return await released_dashboard(db, request.user, asked, group_by)
+        return await build_response_rates(db, request.user, asked, group_by)

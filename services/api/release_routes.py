@@ -13,8 +13,9 @@ from litestar.params import JSONBody
 from domain.reporting.response_rates import GroupBy
 from infra.db import TenantConnection
 from projections.releases import Release, keep_release, list_releases, quarter
+from services.api.limits import report_quota
 from services.api.problems import InvalidRequest, problem_responses
-from services.api.reading_routes import build_response_rates, programme_settings, report_position, today_in
+from services.api.reading_routes import ReportQuery, build_response_rates, programme_settings, report_position, today_in
 from services.api.report_routes import build_outcome_report
 from services.api.security import Principal, roles
 
@@ -42,9 +43,9 @@ class ReleaseController(Controller):
 
     @post(
         "/v1/reports/releases",
-        opt=roles("admin"),
+        opt={**roles("admin"), **report_quota()},
         operation_id="releaseQuarter",
-        responses=problem_responses(400, 401, 403, 409, 422),
+        responses=problem_responses(400, 401, 403, 409, 422, 429),
         summary="Release a quarter's outcome report and response-rate dashboards to funders (once)",
     )
     async def release(
@@ -57,9 +58,9 @@ class ReleaseController(Controller):
 
     @get(
         "/v1/reports/releases",
-        opt=roles("admin", "staff", "funder"),
+        opt={**roles("admin", "staff", "funder"), **report_quota()},
         operation_id="releases",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 429),
         summary="The quarters released to funders",
     )
     async def releases(
@@ -87,30 +88,10 @@ async def release_quarter(
     position = (await report_position(db, None)).position
     # The funder editions, computed exactly as a funder asking for them would get them.
     funder = Principal(user_id=principal.user_id, programme_id=principal.programme_id, role="funder")
-    outcomes = await build_outcome_report(
-        db,
-        funder,
-        from_date=first,
-        to_date=last,
-        as_of=as_of,
-        cohort=None,
-        counselor_id=None,
-        as_of_position=position,
-    )
+    query = ReportQuery(from_date=first, to_date=last, as_of=as_of, as_of_position=position)
+    outcomes = await build_outcome_report(db, funder, query)
     dashboards: dict[str, Any] = {
-        group or "": msgspec.to_builtins(
-            await build_response_rates(
-                db,
-                funder,
-                from_date=first,
-                to_date=last,
-                as_of=as_of,
-                group_by=group,
-                counselor_id=None,
-                cohort=None,
-                as_of_position=position,
-            )
-        )
+        group or "": msgspec.to_builtins(await build_response_rates(db, funder, query, group))
         for group in FUNDER_GROUPS
     }
     kept = await keep_release(

@@ -3,94 +3,49 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
 from urllib.parse import urlencode
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
-from domain.reporting.scope import ReportParams
-from infra.db import TenantConnection
-from infra.export_jobs import render, request_export, wait_for_export
+from infra.db import TenantConnection, tenant_connection
+from infra.export_jobs import RenderSlot, RenderSlots, render, request_export, wait_for_export
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.kept_reports import KeptReport, kept_body, list_kept
-from projections.outcome_reports import answer_outcomes
-from projections.releases import quarter, released
-from services.api.problems import InvalidRequest, NotFound, problem_responses
+from projections.outcome_reports import OutcomeReportBody, answer_outcomes
+from services.api.limits import report_quota
+from services.api.problems import NotFound, problem_responses
 from services.api.reading_routes import (
-    PeriodQuery,
-    programme_settings,
+    ReportQuery,
     refuse_chosen_parameters,
-    report_position,
-    today_in,
+    released_for,
+    report_query,
+    report_scope,
 )
 from services.api.security import Principal, roles
 
 
-class OutcomeReportOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_date": "from", "to_date": "to"}):
-    """The outcome report (reports.md, Programme outcome report; api.md, The shape of a report)."""
-
-    programme_id: uuid.UUID
-    from_date: dt.date
-    to_date: dt.date
-    as_of: dt.date
-    global_position: int
-    hash: str
-    audience: str
-    cohort: str | None
-    counselor_id: uuid.UUID | None
-    figures: dict[str, Any]
-    breakdowns: dict[str, Any]
-
-
-async def build_outcome_report(
-    pool: TenantConnection,
-    principal: Principal,
-    *,
-    from_date: dt.date | None,
-    to_date: dt.date | None,
-    as_of: dt.date | None,
-    cohort: str | None,
-    counselor_id: uuid.UUID | None,
-    as_of_position: int | None,
-) -> OutcomeReportOut:
+async def build_outcome_report(pool: TenantConnection, principal: Principal, query: ReportQuery) -> OutcomeReportBody:
     """The report for this caller (suppressed for a funder), with its position and hash."""
-    funder = principal.role == "funder"
-    if funder and counselor_id is not None:
-        raise InvalidRequest("counselor_id", "funders see no per-counselor figures", status=403)
-    programme = await programme_settings(pool, principal.programme_id)
-    as_of = as_of or today_in(programme.time_zone)
-    to_date = to_date or as_of
-    from_date = from_date or dt.date(to_date.year, 1, 1)
-    if from_date > to_date:
-        raise InvalidRequest("from", "from is after to")
-    at = await report_position(pool, as_of_position)
-    params = ReportParams(
-        from_date=from_date,
-        to_date=to_date,
-        as_of=as_of,
-        time_zone=programme.time_zone,
-        as_of_position=at.position,
-        as_of_horizon=at.horizon,
-        cohort=cohort,
-        counselor_id=counselor_id,
-    )
-    body = await answer_outcomes(
+    scope = await report_scope(pool, principal, query, default_from=lambda to: dt.date(to.year, 1, 1))
+    return await answer_outcomes(
         pool,
-        params,
+        scope.params,
         programme_id=principal.programme_id,
-        audience="funder" if funder else "staff",
-        suppress_below=programme.suppress_below,
-        global_position=at.position,
+        audience="funder" if principal.role == "funder" else "staff",
+        suppress_below=scope.programme.suppress_below,
+        global_position=scope.position,
     )
-    return msgspec.convert(body, OutcomeReportOut)
 
 
 class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,13 +59,13 @@ class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
 ExportFormat = Literal["json", "csv", "xlsx", "pdf"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX, "pdf": "application/pdf"}
-WORKER_FORMATS = frozenset({"pdf"})
-"""Formats rendered by the worker rather than in the API process (they take long)."""
+RENDERED_HERE = frozenset({"csv", "xlsx"})
+"""Formats rendered in the API process, in one of its render slots; the PDF takes long, and the worker renders it."""
 _BY_MEDIA_TYPE = {"text/csv": "csv", XLSX: "xlsx", "application/pdf": "pdf", "application/json": "json"}
 # The same report in every format; the OpenAPI document shows the JSON and names the others.
 REPORT_RESPONSES = {
     200: ResponseSpec(
-        data_container=OutcomeReportOut,
+        data_container=OutcomeReportBody,
         description="The report: JSON by default; CSV, XLSX or PDF by `format=` or the Accept header",
     ),
     202: ResponseSpec(
@@ -141,12 +96,32 @@ def _wanted(format_: str | None, accept: str | None) -> str:
     return "json"
 
 
+@asynccontextmanager
+async def _reading(
+    request: Request[Principal, Any, Any], pool: asyncpg.Pool, render_slots: RenderSlots, wanted: str
+) -> AsyncIterator[tuple[TenantConnection, RenderSlot | None]]:
+    """The request's connection, and for a format this process renders (CSV, XLSX) a render slot taken first.
+
+    The slot is taken before the connection: an export waiting for a slot holds
+    none, so exports queued behind a few renders cannot take the whole pool from
+    every other request. No slot within ``render_slots.wait``: ``RendersBusy`` (503).
+    """
+    programme_id = request.user.programme_id
+    if wanted not in RENDERED_HERE:
+        async with tenant_connection(pool, programme_id) as db:
+            yield db, None
+        return
+    async with render_slots.taken() as slot, tenant_connection(pool, programme_id) as db:
+        yield db, slot
+
+
 async def _answer(
     db: TenantConnection,
     request: Request[Principal, Any, Any],
-    report: OutcomeReportOut,
-    format_: str | None,
+    report: OutcomeReportBody,
+    wanted: str,
     *,
+    slot: RenderSlot | None,
     settings: Settings,
     waker: Waker,
     again: dict[str, str] | None = None,
@@ -154,11 +129,11 @@ async def _answer(
     """The report as JSON, or rendered in the format asked for.
 
     CSV and XLSX render in a thread of this process (a few hundred milliseconds on
-    a big programme); the PDF, about a second of CPU, is rendered by the worker
-    (infra/export_jobs.py) and served once stored, or answered 202 while it renders.
+    a big programme), in the render ``slot`` the request took (``_reading``); the
+    PDF, about a second of CPU, is rendered by the worker (infra/export_jobs.py)
+    and served once stored, or answered 202 while it renders.
     ``again`` pins the query of the URL to ask again at, so it names this very report.
     """
-    wanted = _wanted(format_, request.headers.get("accept"))
     if wanted == "json":
         return Response(report)
     media_type = MEDIA_TYPES[wanted]
@@ -166,8 +141,9 @@ async def _answer(
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "X-Report-Hash": report.hash}
     body = msgspec.to_builtins(report)
     programme_id = request.user.programme_id
-    if wanted not in WORKER_FORMATS:
-        return Response(await render(db, programme_id, body, wanted), media_type=media_type, headers=headers)
+    if wanted in RENDERED_HERE:
+        content = await render(db, programme_id, body, wanted, slot=slot)
+        return Response(content, media_type=media_type, headers=headers)
     state = await request_export(db, programme_id, body, wanted)
     if not state.done:
         await waker.wake_exports()
@@ -201,72 +177,47 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/outcomes",
-        opt=roles("admin", "staff", "funder"),
+        dependencies={"asked": Provide(report_query)},
+        opt={**roles("admin", "staff", "funder"), **report_quota()},
         operation_id="outcomeReport",
         operation_class=ReportOperation,
-        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 409, 422)},
+        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 409, 422, 429, 503)},
         summary="Programme outcome report (suppressed for funders, reproducible by as_of_position)",
     )
     async def outcomes(
         self,
         request: Request[Principal, Any, Any],
-        db: NamedDependency[TenantConnection],
+        pool: NamedDependency[asyncpg.Pool],
         settings: NamedDependency[Settings],
         waker: NamedDependency[Waker],
-        from_date: Annotated[dt.date | None, QueryParameter(name="from", description="first enrolment day")] = None,
-        to_date: Annotated[dt.date | None, QueryParameter(name="to", description="last enrolment day")] = None,
-        as_of: Annotated[dt.date | None, QueryParameter(description="the day the report looks from")] = None,
-        cohort: FromQuery[str | None] = None,
-        counselor_id: FromQuery[uuid.UUID | None] = None,
-        as_of_position: FromQuery[int | None] = None,
+        render_slots: NamedDependency[RenderSlots],
+        asked: NamedDependency[ReportQuery],
         format: FromQuery[ExportFormat | None] = None,
-        period: PeriodQuery = None,
     ) -> Response[Any]:
-        if request.user.role == "funder":
-            refuse_chosen_parameters(
-                {
-                    "from": from_date,
-                    "to": to_date,
-                    "as_of": as_of,
-                    "cohort": cohort,
-                    "counselor_id": counselor_id,
-                    "as_of_position": as_of_position,
+        wanted = _wanted(format, request.headers.get("accept"))
+        funder = request.user.role == "funder"
+        if funder:
+            refuse_chosen_parameters(asked.chosen())
+        async with _reading(request, pool, render_slots, wanted) as (db, slot):
+            if funder:
+                release = await released_for(db, request.user.programme_id, asked.period)
+                report = msgspec.convert(release.outcomes, OutcomeReportBody)
+                again = {"period": release.period}
+            else:
+                report = await build_outcome_report(db, request.user, asked)
+                again = {
+                    "from": report.from_date.isoformat(),
+                    "to": report.to_date.isoformat(),
+                    "as_of": report.as_of.isoformat(),
+                    "as_of_position": str(report.global_position),
                 }
-            )
-            release = await released(db, request.user.programme_id, period)
-            if release is None:
-                raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
-            report = msgspec.convert(release.outcomes, OutcomeReportOut)
-            return await _answer(
-                db, request, report, format, settings=settings, waker=waker, again={"period": release.period}
-            )
-        if period is not None:
-            if from_date is not None or to_date is not None:
-                raise InvalidRequest("period", "give a period or from and to, not both")
-            from_date, to_date = quarter(period)
-        report = await build_outcome_report(
-            db,
-            request.user,
-            from_date=from_date,
-            to_date=to_date,
-            as_of=as_of,
-            cohort=cohort,
-            counselor_id=counselor_id,
-            as_of_position=as_of_position,
-        )
-        again = {
-            "from": report.from_date.isoformat(),
-            "to": report.to_date.isoformat(),
-            "as_of": report.as_of.isoformat(),
-            "as_of_position": str(report.global_position),
-        }
-        return await _answer(db, request, report, format, settings=settings, waker=waker, again=again)
+            return await _answer(db, request, report, wanted, slot=slot, settings=settings, waker=waker, again=again)
 
     @get(
         "/v1/reports/monthly",
-        opt=roles("admin", "staff"),
+        opt={**roles("admin", "staff"), **report_quota()},
         operation_id="keptMonthlyReports",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 429),
         summary="The monthly outcome reports kept by the worker",
     )
     async def monthly(
@@ -276,23 +227,26 @@ class ReportController(Controller):
 
     @get(
         "/v1/reports/monthly/{as_of:date}",
-        opt=roles("admin", "staff"),
+        opt={**roles("admin", "staff"), **report_quota()},
         operation_id="keptMonthlyReport",
         operation_class=ReportOperation,
-        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 404, 422)},
+        responses={**REPORT_RESPONSES, **problem_responses(400, 401, 403, 404, 422, 429, 503)},
         summary="One kept monthly report, exactly as built (figures, position, hash)",
     )
     async def monthly_one(
         self,
         as_of: FromPath[dt.date],
         request: Request[Principal, Any, Any],
-        db: NamedDependency[TenantConnection],
+        pool: NamedDependency[asyncpg.Pool],
         settings: NamedDependency[Settings],
         waker: NamedDependency[Waker],
+        render_slots: NamedDependency[RenderSlots],
         format: FromQuery[ExportFormat | None] = None,
     ) -> Response[Any]:
-        body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
-        if body is None:
-            raise NotFound()
-        report = msgspec.convert(body, OutcomeReportOut)
-        return await _answer(db, request, report, format, settings=settings, waker=waker)
+        wanted = _wanted(format, request.headers.get("accept"))
+        async with _reading(request, pool, render_slots, wanted) as (db, slot):
+            body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
+            if body is None:
+                raise NotFound()
+            report = msgspec.convert(body, OutcomeReportBody)
+            return await _answer(db, request, report, wanted, slot=slot, settings=settings, waker=waker)

@@ -21,7 +21,7 @@ from infra.access_log import record_access
 from infra.accounts import session_user
 from infra.db import tenant_connection
 from infra.tokens import InvalidToken, read_token
-from services.api.problems import PROBLEM_JSON, Problem
+from services.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, Problem, database_unavailable
 
 # Routes anyone may call; every other route must name the roles it admits.
 PUBLIC = "public"
@@ -152,7 +152,7 @@ class AccessLogMiddleware:
                         # No personal data in logs: the route and the exception type only.
                         _log.error("access log not written for %s: %s", scope["path"], type(e).__name__, exc_info=e)
                         withheld = True
-                        await _send_problem(send, scope, request_id)
+                        await _send_withheld(send, scope, request_id, unavailable=database_unavailable(e))
                         return
             await send(message)
 
@@ -178,27 +178,27 @@ class AccessLogMiddleware:
             )
 
 
-async def _send_problem(send: Send, scope: Scope, request_id: uuid.UUID) -> None:
+async def _send_withheld(send: Send, scope: Scope, request_id: uuid.UUID, *, unavailable: bool) -> None:
+    """The answer instead of a record whose read could not be logged: 503 when the database is not there."""
+    status, title = (503, "The database is unavailable") if unavailable else (500, "Internal error")
     body = msgspec.json.encode(
         Problem(
-            type="https://peoplelinks.example/problems/500",
-            title="Internal error",
-            status=500,
-            detail="the access could not be logged, so the record is withheld",
+            type=f"https://peoplelinks.example/problems/{status}",
+            title=title,
+            status=status,
+            detail="the access could not be logged, so the record is withheld"
+            + ("; retry the request" if unavailable else ""),
             instance=scope["path"],
         )
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", str(request_id).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", str(request_id).encode()),
+    ]
+    if unavailable:
+        headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 

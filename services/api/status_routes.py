@@ -31,7 +31,7 @@ from infra.queue import Waker
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from projections.runner import overall_lag
-from services.api.problems import problem_responses
+from services.api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem_responses
 from services.api.security import public, roles
 from services.observability import LagCollector, exposition
 
@@ -100,7 +100,9 @@ class StatusController(Controller):
             # Counted only as far as the verdict needs: this runs every few seconds on every replica.
             _, lags = await overall_lag(pool, list(PROJECTIONS), cap=settings.ready_max_lag + 1)
             rows = await pool.fetch("SELECT name, programmes, since, errors FROM peoplelinks_projection_holds()")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception as e:
+            if not database_unavailable(e):
+                raise
             down = Readiness(
                 status="unavailable",
                 postgres="down",
@@ -109,7 +111,7 @@ class StatusController(Controller):
                 projections=[],
                 held=[],
             )
-            return Response(down, status_code=503, headers={"Retry-After": "1"})
+            return Response(down, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
         held = [HeldProjection(r["name"], r["programmes"], r["since"], list(r["errors"])) for r in rows]
         behind = any(lag > settings.ready_max_lag for _, lag in lags)
         return Response(

@@ -1,9 +1,9 @@
 """The worker's composition root: arq ``WorkerSettings`` with the projection tasks and the sweep.
 
 Redis only wakes the worker. Besides the wake-up job, the worker runs its own
-sweep loop that advances every projection each ``SWEEP_SECONDS`` straight from
-PostgreSQL, so a lost job or a Redis outage delays projections, never loses
-an event.
+sweep loop that advances every projection every ``worker_sweep_seconds``
+(one second by default) straight from PostgreSQL, so a lost job or a Redis
+outage delays projections, never loses an event.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from arq.cron import cron
-from arq.worker import Worker, func
+from arq.worker import Function, Worker, func
 
 from infra.accounts import prune_authentication_records
 from infra.db import create_worker_pool
 from infra.event_store import EventStore
-from infra.export_jobs import render_pending
-from infra.queue import ADVANCE_JOB, EXPORT_JOB, queue_name, redis_settings
+from infra.export_jobs import prune_exports, render_pending
+from infra.queue import ADVANCE_JOB, EXPORT_JOB, cron_name, queue_name, redis_settings, wake_up_started
 from infra.settings import Settings
 from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
@@ -31,7 +31,6 @@ from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from services.observability import WORKER_JOBS
 
-SWEEP_SECONDS = 1.0
 _log = logging.getLogger("peoplelinks.worker")
 R = TypeVar("R")
 
@@ -93,7 +92,18 @@ async def prune_authentication_job(ctx: dict[str, Any]) -> None:
     await prune_authentication_records(store.pool, keep=dt.timedelta(days=30))
 
 
-async def _sweep_forever(ctx: dict[str, Any]) -> None:
+async def prune_report_exports_job(ctx: dict[str, Any]) -> int:
+    """Delete old stored exports, and each programme's beyond the newest few (idempotent; runs daily)."""
+    store: EventStore = ctx["store"]
+    settings: Settings = ctx["settings"]
+    return await prune_exports(
+        store.pool,
+        keep=dt.timedelta(days=settings.export_keep_days),
+        per_programme=settings.export_keep_per_programme,
+    )
+
+
+async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
     loop = asyncio.get_running_loop()
     next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
     sweep = counted("sweep_projections", advance_projections)
@@ -114,24 +124,35 @@ async def _sweep_forever(ctx: dict[str, Any]) -> None:
             await exports(ctx)
         except Exception as e:
             _log.warning("export sweep failed: %s", type(e).__name__)
-        await asyncio.sleep(SWEEP_SECONDS)
+        await asyncio.sleep(every)
+
+
+def _wake_up(job: str, task: Callable[[dict[str, Any]], Awaitable[int]], settings: Settings) -> Function:
+    """``task`` as the wake-up job ``job``: it first lets the next commit enqueue a wake-up (infra/queue.py)."""
+
+    async def woken(ctx: dict[str, Any]) -> int:
+        await wake_up_started(ctx["redis"], settings, job)
+        return await task(ctx)
+
+    return func(woken, name=job, max_tries=3)
 
 
 def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker``: the wake-up job and its resources."""
+    """Keyword arguments for ``arq.Worker``: the wake-up jobs and their resources."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["store"] = store
+        ctx["settings"] = settings
 
     return {
         "functions": [
-            func(counted(ADVANCE_JOB, advance_projections), name=ADVANCE_JOB, max_tries=3),
-            func(counted(EXPORT_JOB, render_exports), name=EXPORT_JOB, max_tries=3),
+            _wake_up(ADVANCE_JOB, counted(ADVANCE_JOB, advance_projections), settings),
+            _wake_up(EXPORT_JOB, counted(EXPORT_JOB, render_exports), settings),
         ],
         "cron_jobs": [
             cron(
                 counted("keep_monthly_reports", keep_monthly_reports_job),
-                name="keep_monthly_reports",
+                name=cron_name(settings, "keep_monthly_reports"),
                 hour={2},
                 minute={15},
                 run_at_startup=True,
@@ -139,16 +160,23 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
             ),
             cron(
                 counted("prune_authentication", prune_authentication_job),
-                name="prune_authentication",
+                name=cron_name(settings, "prune_authentication"),
                 hour={3},
                 minute={5},
+                unique=True,
+            ),
+            cron(
+                counted("prune_report_exports", prune_report_exports_job),
+                name=cron_name(settings, "prune_report_exports"),
+                hour={3},
+                minute={25},
                 unique=True,
             ),
         ],
         "on_startup": on_startup,
         "redis_settings": redis_settings(settings, fail_fast=False),
         "queue_name": queue_name(settings),
-        # The wake-up job keeps no result, so the next wake-up can be enqueued as soon as it ends.
+        # The wake-up jobs keep no result: nobody reads one.
         "keep_result": 0,
         "max_jobs": 4,
         "poll_delay": 0.05,
@@ -165,7 +193,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     stop = stop or asyncio.Event()
     pool = await create_worker_pool(settings)
     ctx: dict[str, Any] = {"store": EventStore(pool)}
-    sweep = asyncio.create_task(_sweep_forever(ctx))
+    sweep = asyncio.create_task(_sweep_forever(ctx, settings.worker_sweep_seconds))
     try:
         while not stop.is_set():
             worker = Worker(**worker_kwargs(settings, ctx["store"]))

@@ -288,6 +288,7 @@ async def test_one_client_address_is_limited_across_emails(client: Client, tenan
     response = await login(client, tenant.admin_email, tenant.password)
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
+    assert response.json()["limit"] == "login_failures"  # which limit, as the report quota's 429 says its own
 
 
 async def test_login_attempts_keep_no_email_address(client: Client, tenant: Tenant, owner: asyncpg.Connection) -> None:

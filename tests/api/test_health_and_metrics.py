@@ -52,11 +52,8 @@ async def _caught_up(client: Client, worker_pool: asyncpg.Pool) -> str:
     while True:
         await project_everything(worker_pool)
         text = await _scrape(client)
-        if (
-            _sample(text, "peoplelinks_projection_lag_events", name="read_models")
-            == 0
-            == _sample(text, "peoplelinks_projection_lag_events", name="report_facts")
-        ):
+        lags = [line for line in text.splitlines() if line.startswith("peoplelinks_projection_lag_events{")]
+        if lags and all(line.endswith(" 0.0") for line in lags):
             return text
         assert asyncio.get_running_loop().time() < deadline, text
         await asyncio.sleep(0.2)

@@ -28,7 +28,7 @@ from domain.rules import DATES_AHEAD, EARLIEST
 from domain.streams import RuleViolation
 from infra.accounts import create_programme, create_user
 from infra.event_store import EventStore, Metadata
-from projections import report_facts
+from projections import read_models
 from projections.holds import holds
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
@@ -147,7 +147,7 @@ async def test_whatever_the_rules_accept_is_projected_and_reported(
         await catch_up(store, projection, table=table, settle_seconds=30)
     assert [h for h in await holds(worker_pool) if h.programme_id == programme_id] == []
 
-    facts: Facts = await report_facts.load_facts(worker_pool, programme_id)
+    facts: Facts = await read_models.load_facts_of(worker_pool, programme_id, None)
     looking_from = {TODAY, TODAY + DATES_AHEAD, EARLIEST, min(dates), max(dates)}
     looking_from = {d for d in looking_from if EARLIEST <= d <= TODAY + DATES_AHEAD}
     participant_id = uuid.UUID(participant.removeprefix("participant-"))

@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
+from infra import migrate as migrate_module
 from infra.db import tenant_connection
 from infra.event_store import EVENT_COLUMNS, ConcurrencyConflict, Cursor, EventStore, Metadata, NewEvent, StreamAppend
 from infra.migrate import available_migrations, migrate
@@ -243,6 +244,52 @@ async def test_migrating_from_two_processes_at_once_applies_each_migration_once(
         finally:
             await first.close()
             await second.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_retiring_report_facts_drops_its_table_sequence_rebuild_checkpoint_and_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = "postgresql://postgres@localhost:5432/postgres"
+    name = f"plmig_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conn = await asyncpg.connect(server.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            everything = available_migrations()
+            [retiring] = [m for m in everything if m.name == "0017_drop_report_facts.sql"]
+            with monkeypatch.context() as patch:
+                patch.setattr(migrate_module, "available_migrations", lambda: everything[: everything.index(retiring)])
+                await migrate(conn)
+            # What a live database has by then: the checkpoint and holds of both projections, a rebuild killed
+            # mid-way (its fresh table's default still uses the sequence).
+            for projection in ("report_facts", "read_models"):
+                await conn.execute("INSERT INTO projection_checkpoints (name) VALUES ($1)", projection)
+            for projection in ("report_facts", "report_facts@rebuild", "read_models"):
+                await conn.execute(
+                    """INSERT INTO projection_holds (name, programme_id, event_id, tx_id, position, error)
+                       VALUES ($1, $2, $3, '1'::xid8, 1, 'ValueError: x')""",
+                    projection,
+                    uuid.uuid4(),
+                    uuid.uuid4(),
+                )
+            await conn.execute("CREATE SCHEMA rebuild_report_facts")
+            await conn.execute(
+                "CREATE TABLE rebuild_report_facts.report_facts (LIKE public.report_facts INCLUDING ALL)"
+            )
+
+            assert retiring.name in await migrate(conn)
+
+            for gone in ("report_facts", "report_facts_changes", "rebuild_report_facts.report_facts"):
+                assert await conn.fetchval("SELECT to_regclass($1)", gone) is None, gone
+            assert await conn.fetchval("SELECT to_regnamespace('rebuild_report_facts')") is None
+            assert [r["name"] for r in await conn.fetch("SELECT name FROM projection_checkpoints")] == ["read_models"]
+            assert [r["name"] for r in await conn.fetch("SELECT name FROM projection_holds")] == ["read_models"]
+        finally:
+            await conn.close()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

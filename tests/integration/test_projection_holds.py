@@ -14,8 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from infra.db import Connection, tenant_connection
 from infra.event_store import EventStore, Metadata, NewEvent, RecordedEvent, StreamAppend
-from infra.settings import Settings
-from projections import report_facts
+from projections import read_models
 from projections.holds import holds, release_holds, skip_event
 from projections.rebuild import rebuild
 from projections.runner import catch_up, projection_status
@@ -45,11 +44,17 @@ def _enrolment(counselor_id: uuid.UUID) -> NewEvent:
 
 
 async def _participant_rows(worker_pool: asyncpg.Pool, programme_id: uuid.UUID) -> int:
-    return int(
-        await worker_pool.fetchval(
-            "SELECT count(*) FROM report_facts WHERE programme_id = $1 AND kind = 'Participant'", programme_id
-        )
-    )
+    return int(await worker_pool.fetchval("SELECT count(*) FROM rm_participants WHERE programme_id = $1", programme_id))
+
+
+async def _record_kinds(worker_pool: asyncpg.Pool, programme_id: uuid.UUID) -> list[str]:
+    """The kind of every read-model row of one programme, in store order."""
+    rows = [
+        (row["position"], kind.record.__name__)
+        for kind in read_models.KINDS
+        for row in await worker_pool.fetch(f"SELECT position FROM {kind.table} WHERE programme_id = $1", programme_id)
+    ]
+    return [name for _, name in sorted(rows)]
 
 
 class _Setup(msgspec.Struct, kw_only=True):
@@ -74,9 +79,9 @@ async def test_an_event_the_projection_cannot_apply_holds_only_its_programme(
 ) -> None:
     setup = await _store_with_a_bad_event(pool, tenant, other_tenant)
     store = EventStore(worker_pool)
-    projection = report_facts.ReportFactsProjection()
+    projection = read_models.ReadModelsProjection()
 
-    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=5)
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=5)
 
     # The other programme is not held back; the held one has what came before the bad event, not what came after.
     assert await _participant_rows(worker_pool, other_tenant.programme_id) == 1
@@ -86,13 +91,13 @@ async def test_an_event_the_projection_cannot_apply_holds_only_its_programme(
     assert hold.error.startswith("ValueError: occurred_at must carry an offset")
 
     async with tenant_connection(pool, tenant.programme_id) as conn:
-        head, [status] = await projection_status(conn, [report_facts.NAME])
+        head, [status] = await projection_status(conn, [read_models.NAME])
         bad_position = await conn.fetchval("SELECT global_position FROM events WHERE event_id = $1", setup.bad.event_id)
     assert [h.event_id for h in status.held] == [setup.bad.event_id]
     assert status.checkpoint == bad_position - 1 < head
     assert status.lag == 2  # the bad event and the enrolment after it
     async with tenant_connection(pool, other_tenant.programme_id) as conn:
-        other_head, [other_status] = await projection_status(conn, [report_facts.NAME])
+        other_head, [other_status] = await projection_status(conn, [read_models.NAME])
     assert other_status.held == []  # row-level security: another programme's hold is not even visible
     assert other_status.checkpoint == other_head
 
@@ -106,11 +111,14 @@ async def test_a_hold_is_logged_once_however_often_it_is_retried(
 ) -> None:
     await _store_with_a_bad_event(pool, tenant, other_tenant)
     store = EventStore(worker_pool)
-    projection = report_facts.ReportFactsProjection()
+    projection = read_models.ReadModelsProjection()
     with caplog.at_level(logging.WARNING, logger="peoplelinks.projections"):
+        # The first pass settles: until the horizon passes the bad event (a transaction open elsewhere in the
+        # cluster may hold it back), there is nothing to hold yet.
+        await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=30)
         for _ in range(5):
-            await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=1)
-            assert await release_holds(store, projection, table=report_facts.TABLE) == 0
+            assert await release_holds(store, projection, table=read_models.LIVE_PREFIX) == 0
+            await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=1)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "job_search_objective_set" not in errors[0].getMessage()  # names position, event id and error type
@@ -123,30 +131,31 @@ async def test_skipping_the_event_releases_the_programme_and_keeps_the_store(
 ) -> None:
     setup = await _store_with_a_bad_event(pool, tenant, other_tenant)
     store = EventStore(worker_pool)
-    projection = report_facts.ReportFactsProjection()
-    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=5)
+    projection = read_models.ReadModelsProjection()
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=5)
     events_before = await owner.fetchval("SELECT count(*) FROM events")
 
     assert await skip_event(owner, tenant.programme_id, setup.bad.event_id, reason="year 1", skipped_by="ops")
-    assert await release_holds(store, projection, table=report_facts.TABLE) == 1
+    assert await release_holds(store, projection, table=read_models.LIVE_PREFIX) == 1
 
     assert await holds(worker_pool) == []
     assert await _participant_rows(worker_pool, tenant.programme_id) == 3
     assert await owner.fetchval("SELECT count(*) FROM events") == events_before
     async with tenant_connection(pool, tenant.programme_id) as conn:
-        head, [status] = await projection_status(conn, [report_facts.NAME])
+        head, [status] = await projection_status(conn, [read_models.NAME])
     assert (status.checkpoint, status.lag, status.held) == (head, 0, [])
 
 
 class _FailsOn:
-    """The facts projection with a bug for one event type, until the bug is fixed."""
+    """The read-models projection with a bug for one event type, until the bug is fixed."""
 
-    name = report_facts.NAME
+    name = read_models.NAME
+    tables = read_models.TABLES
 
     def __init__(self, event_type: str) -> None:
         self.event_type = event_type
         self.broken = True
-        self.inner = report_facts.ReportFactsProjection()
+        self.inner = read_models.ReadModelsProjection()
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str) -> None:
         if self.broken and any(e.type == self.event_type for e in events):
@@ -167,22 +176,19 @@ async def test_a_fixed_projection_catches_the_held_programme_up_in_order(
     store = EventStore(worker_pool)
     projection = _FailsOn("participant_exited")
 
-    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=5)
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=5)
     assert [h.event_id for h in await holds(worker_pool)] == [exit_.event_id]
-    assert await release_holds(store, projection, table=report_facts.TABLE) == 0  # still broken: stays held
+    assert await release_holds(store, projection, table=read_models.LIVE_PREFIX) == 0  # still broken: stays held
 
     projection.broken = False  # a new worker release
     await _append(
         pool, other_tenant.programme_id, f"participant-{uuid.uuid4()}", 0, _enrolment(other_tenant.counselor_id)
     )
-    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=5)
-    assert await release_holds(store, projection, table=report_facts.TABLE) == 1
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=5)
+    assert await release_holds(store, projection, table=read_models.LIVE_PREFIX) == 1
 
     assert await holds(worker_pool) == []
-    kinds = await worker_pool.fetch(
-        "SELECT kind FROM report_facts WHERE programme_id = $1 ORDER BY position", tenant.programme_id
-    )
-    assert [k["kind"] for k in kinds] == ["Participant", "Exit", "Participant"]
+    assert await _record_kinds(worker_pool, tenant.programme_id) == ["Participant", "Exit", "Participant"]
     assert await _participant_rows(worker_pool, other_tenant.programme_id) == 1
 
 
@@ -196,22 +202,24 @@ async def test_readiness_and_projections_say_which_event_holds_a_programme(
     ready = await client.get("/health/ready")
     assert (ready.status_code, ready.json()["status"], ready.json()["held"]) == (200, "ready", [])
     setup = await _store_with_a_bad_event(pool, tenant, other_tenant)
-    await catch_up(EventStore(worker_pool), report_facts.ReportFactsProjection(), table=report_facts.TABLE)
+    await catch_up(
+        EventStore(worker_pool), read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30
+    )
 
     ready = await client.get("/health/ready")
     assert ready.status_code == 200  # the other programmes are served
     body = ready.json()
     assert body["status"] == "degraded"
-    assert [(h["name"], h["programmes"], h["errors"]) for h in body["held"]] == [(report_facts.NAME, 1, ["ValueError"])]
+    assert [(h["name"], h["programmes"], h["errors"]) for h in body["held"]] == [(read_models.NAME, 1, ["ValueError"])]
     assert str(tenant.programme_id) not in ready.text and str(setup.bad.event_id) not in ready.text
 
     api = await Api.login(client, tenant.admin_email, tenant.password)
-    [status] = [p for p in (await api.get("/v1/projections")).json()["projections"] if p["name"] == report_facts.NAME]
+    [status] = [p for p in (await api.get("/v1/projections")).json()["projections"] if p["name"] == read_models.NAME]
     [held] = status["held"]
     assert held["event_id"] == str(setup.bad.event_id)
     assert held["error"].startswith("ValueError")
     other = await Api.login(client, other_tenant.admin_email, other_tenant.password)
-    [status] = [p for p in (await other.get("/v1/projections")).json()["projections"] if p["name"] == report_facts.NAME]
+    [status] = [p for p in (await other.get("/v1/projections")).json()["projections"] if p["name"] == read_models.NAME]
     assert (status["held"], status["lag"]) == ([], 0)
 
 
@@ -221,25 +229,17 @@ async def test_a_rebuild_passes_the_bad_event_and_its_hold_becomes_the_live_one(
     owner: asyncpg.Connection,
     tenant: Tenant,
     other_tenant: Tenant,
-    settings: Settings,
 ) -> None:
     setup = await _store_with_a_bad_event(pool, tenant, other_tenant)
     store = EventStore(worker_pool)
-    projection = report_facts.ReportFactsProjection()
-    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=5)
+    projection = read_models.ReadModelsProjection()
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=5)
 
-    await rebuild(
-        owner,
-        store,
-        projection,
-        live_table=report_facts.TABLE,
-        app_role=settings.app_role,
-        worker_role=settings.worker_role,
-    )
+    await rebuild(owner, store, projection, live_table=read_models.LIVE_PREFIX)
 
-    assert [(h.name, h.event_id) for h in await holds(worker_pool)] == [(report_facts.NAME, setup.bad.event_id)]
+    assert [(h.name, h.event_id) for h in await holds(worker_pool)] == [(read_models.NAME, setup.bad.event_id)]
     assert await _participant_rows(worker_pool, tenant.programme_id) == 2
     assert await _participant_rows(worker_pool, other_tenant.programme_id) == 1
     await skip_event(owner, tenant.programme_id, setup.bad.event_id, reason="year 1", skipped_by="ops")
-    assert await release_holds(store, projection, table=report_facts.TABLE) == 1
+    assert await release_holds(store, projection, table=read_models.LIVE_PREFIX) == 1
     assert await _participant_rows(worker_pool, tenant.programme_id) == 3

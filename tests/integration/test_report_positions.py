@@ -14,7 +14,7 @@ import pytest
 
 from infra.db import tenant_connection
 from infra.event_store import EventStore, Metadata, NewEvent, StreamAppend
-from projections import report_facts
+from projections import read_models
 from projections.kept_reports import keep_monthly_reports
 from projections.positions import PositionNotReached, report_position
 from projections.runner import catch_up
@@ -27,8 +27,8 @@ DASHBOARD = "/v1/dashboards/response-rates?from=2026-01-01&to=2026-06-30&as_of=2
 async def _project(worker_pool: asyncpg.Pool, settle_seconds: float = 30) -> None:
     # Settling: a transaction elsewhere in the cluster may hold the horizon for a moment.
     store = EventStore(worker_pool)
-    projection = report_facts.ReportFactsProjection()
-    await catch_up(store, projection, table=report_facts.TABLE, settle_seconds=settle_seconds)
+    projection = read_models.ReadModelsProjection()
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=settle_seconds)
 
 
 def _outreach(contact: str) -> dict[str, Any]:
@@ -140,14 +140,14 @@ async def test_the_first_pin_of_a_position_wins_and_a_position_not_settled_is_re
     await api.new_participant(tenant.counselor_id)
     await _project(worker_pool)
     async with tenant_connection(pool, tenant.programme_id) as conn:
-        latest = await report_position(conn, None, [report_facts.NAME])
-        assert await report_position(conn, latest.position, [report_facts.NAME]) == latest
+        latest = await report_position(conn, None, [read_models.NAME])
+        assert await report_position(conn, latest.position, [read_models.NAME]) == latest
         # A position below the latest, never answered, is pinned when first asked for, and kept.
-        earlier = await report_position(conn, latest.position - 1, [report_facts.NAME])
+        earlier = await report_position(conn, latest.position - 1, [read_models.NAME])
         assert earlier.position == latest.position - 1
-        assert await report_position(conn, earlier.position, [report_facts.NAME]) == earlier
+        assert await report_position(conn, earlier.position, [read_models.NAME]) == earlier
         with pytest.raises(PositionNotReached):
-            await report_position(conn, latest.position + 1, [report_facts.NAME])
+            await report_position(conn, latest.position + 1, [read_models.NAME])
     negative = await api.get(f"{REPORT}&as_of_position=-1")
     assert negative.status_code == 422
     assert negative.json()["errors"][0]["field"] == "as_of_position"
@@ -159,12 +159,12 @@ async def test_report_positions_are_pinned_per_programme(
     await api.new_participant(tenant.counselor_id)
     await _project(worker_pool)
     async with tenant_connection(pool, tenant.programme_id) as conn:
-        mine = await report_position(conn, None, [report_facts.NAME])
+        mine = await report_position(conn, None, [read_models.NAME])
         assert mine.position > 0
     async with tenant_connection(pool, other_tenant.programme_id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM report_positions") == 0  # row-level security
         # Its own events settle its positions: it has none yet.
-        assert (await report_position(conn, None, [report_facts.NAME])).position == 0
+        assert (await report_position(conn, None, [read_models.NAME])).position == 0
         with pytest.raises(PositionNotReached):
-            await report_position(conn, mine.position, [report_facts.NAME])
+            await report_position(conn, mine.position, [read_models.NAME])
         assert await conn.fetchval("SELECT count(*) FROM report_positions") == 1

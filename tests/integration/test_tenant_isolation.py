@@ -22,7 +22,7 @@ async def _tables_with_programme_data(owner: asyncpg.Connection) -> list[str]:
 
 async def test_every_table_holding_programme_data_has_forced_row_level_security(owner: asyncpg.Connection) -> None:
     tables = await _tables_with_programme_data(owner)
-    assert {"events", "streams", "users", "programmes", "report_facts", "access_log"} <= set(tables)
+    assert {"events", "streams", "users", "programmes", "rm_participants", "rm_outreach", "access_log"} <= set(tables)
     rows = await owner.fetch(
         """SELECT relname, relrowsecurity, relforcerowsecurity,
                   (SELECT count(*) FROM pg_policies p WHERE p.tablename = c.relname

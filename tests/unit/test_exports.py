@@ -52,9 +52,12 @@ def _basics(audience: str) -> dict[str, Any]:
     lines = [json.loads(line) for line in (EXAMPLES / "01_basics.jsonl").read_text().splitlines()]
     params = ReportParams(from_date=dt.date(2025, 1, 1), to_date=dt.date(2025, 12, 31), as_of=dt.date(2026, 3, 31))
     facts = facts_from_events(_envelopes(lines))
-    return outcome_body(
-        facts, params, programme_id=PROGRAMME, audience=audience, suppress_below=11, global_position=len(lines)
+    body: dict[str, Any] = msgspec.to_builtins(
+        outcome_body(
+            facts, params, programme_id=PROGRAMME, audience=audience, suppress_below=11, global_position=len(lines)
+        )
     )
+    return body
 
 
 def _demo(audience: str) -> dict[str, Any]:
@@ -64,9 +67,12 @@ def _demo(audience: str) -> dict[str, Any]:
     lines = demo_log(random.Random(7), counselors, participants=120, until=until)
     params = ReportParams(from_date=dt.date(2025, 1, 1), to_date=dt.date(2025, 12, 31), as_of=dt.date(2026, 6, 30))
     facts = facts_from_events(_envelopes(lines))
-    return outcome_body(
-        facts, params, programme_id=PROGRAMME, audience=audience, suppress_below=11, global_position=len(lines)
+    body: dict[str, Any] = msgspec.to_builtins(
+        outcome_body(
+            facts, params, programme_id=PROGRAMME, audience=audience, suppress_below=11, global_position=len(lines)
+        )
     )
+    return body
 
 
 @pytest.fixture(scope="module")

@@ -68,9 +68,26 @@ def add_contact(history: History, employer: uuid.UUID | None = None) -> uuid.UUI
 
 
 def close(
-    history: History, participant: uuid.UUID, application: uuid.UUID, day: str, outcome: str = "rejected"
+    history: History,
+    participant: uuid.UUID,
+    application: uuid.UUID,
+    day: str,
+    outcome: str = "rejected",
+    time: str = "12:00:00",
 ) -> None:
-    history.event(participant, "application_closed", at(day), application_id=application, outcome=outcome)
+    history.event(participant, "application_closed", at(day, time), application_id=application, outcome=outcome)
+
+
+def meet(history: History, participant: uuid.UUID, contact: uuid.UUID, day: str) -> None:
+    history.event(
+        participant,
+        "meeting_held",
+        at(day),
+        meeting_id=uuid.uuid4(),
+        contact_id=contact,
+        format="in_person",
+        kind="coffee",
+    )
 
 
 # --- follow_up: when an outreach is due -------------------------------------------------------------------------------
@@ -300,6 +317,39 @@ def test_an_outreach_to_a_removed_contact_is_not_due() -> None:
     assert due_outreach(history, "2025-03-20") == []
 
 
+def test_two_unanswered_linkedin_messages_switch_to_email_the_start_of_the_order() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    _, last = thread(history, participant, ["linkedin", "linkedin"])
+
+    [item] = due_outreach(history, "2025-03-09")
+
+    assert (item.kind, item.outreach_id, item.due_on, item.attempts, item.suggested_channel) == (
+        "follow_up",
+        last,
+        on("2025-03-09"),
+        2,
+        "email",
+    )
+
+
+def test_six_unanswered_among_seven_attempts_mark_the_thread_exhausted() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    outreaches = thread(history, participant, ["email", "email", "phone", "phone", "text", "text", "letter"])
+    history.respond(participant, outreaches[2], at("2025-03-03", "18:00:00"))
+
+    [item] = due_outreach(history, "2025-04-01")
+
+    assert (item.kind, item.outreach_id, item.attempts, item.unanswered, item.suggested_channel) == (
+        "exhausted",
+        outreaches[-1],
+        7,
+        6,
+        None,
+    )
+
+
 # --- thank_you_after_rejection ----------------------------------------------------------------------------------------
 
 
@@ -318,7 +368,6 @@ def test_rejection_asks_for_a_thank_you_within_the_seven_days_after_it() -> None
         on("2025-03-17"),
     )
     assert len(kinds(queue(history, "2025-03-17"), "thank_you_after_rejection")) == 1
-    assert kinds(queue(history, "2025-03-18"), "thank_you_after_rejection") == []
 
 
 def test_a_thank_you_to_a_contact_of_the_employer_clears_the_rejection() -> None:
@@ -398,6 +447,52 @@ def test_only_rejections_of_existing_applications_ask_for_a_thank_you() -> None:
     assert kinds(queue(history, "2025-03-11"), "thank_you_after_rejection") == []
 
 
+def test_a_rejection_left_unthanked_for_seven_days_stays_in_the_queue() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    close(history, participant, application, "2025-03-10")
+    history.outreach(participant, at("2025-03-19"), contact=contact, purpose="thank_you")
+
+    [item] = kinds(queue(history, "2025-06-01"), "thank_you_after_rejection")
+
+    assert (item.application_id, item.due_on, item.due_by) == (application, on("2025-03-10"), on("2025-03-17"))
+
+
+def test_a_thank_you_later_in_the_day_seven_days_on_is_more_than_seven_days_after() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    close(history, participant, application, "2025-03-10", time="09:00:00")
+    history.outreach(participant, at("2025-03-17", "15:00:00"), contact=contact, purpose="thank_you")
+
+    assert len(kinds(queue(history, "2025-03-17"), "thank_you_after_rejection")) == 1
+
+
+def test_a_thank_you_sent_before_the_rejection_on_the_same_day_does_not_clear_it() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    history.outreach(participant, at("2025-03-10", "08:00:00"), contact=contact, purpose="thank_you")
+    close(history, participant, application, "2025-03-10", time="09:00:00")
+
+    assert len(kinds(queue(history, "2025-03-11"), "thank_you_after_rejection")) == 1
+
+
+def test_a_thank_you_exactly_seven_days_after_the_rejection_clears_it() -> None:
+    history = History()
+    contact = add_contact(history, EMPLOYER)
+    participant = history.enrol("2025-02-01")
+    application = history.apply_for(participant, at("2025-03-01"))
+    close(history, participant, application, "2025-03-10", time="09:00:00")
+    history.outreach(participant, at("2025-03-17", "09:00:00"), contact=contact, purpose="thank_you")
+
+    assert kinds(queue(history, "2025-03-17"), "thank_you_after_rejection") == []
+
+
 # --- notify_helpers_of_hire -------------------------------------------------------------------------------------------
 
 
@@ -450,6 +545,48 @@ def test_a_contact_asked_only_after_the_hire_is_not_to_be_told_of_it() -> None:
     assert kinds(queue(history, "2025-03-23"), "notify_helpers_of_hire") == []
 
 
+def test_an_ask_sent_after_the_hire_on_the_same_day_is_not_a_help_to_tell_of_it() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    history.hire(participant, "2025-04-01", occurred_at=at("2025-03-20", "10:00:00"))
+    history.outreach(participant, at("2025-03-20", "15:00:00"), purpose="ask_for_referral")
+
+    assert kinds(queue(history, "2025-03-21"), "notify_helpers_of_hire") == []
+
+
+def test_a_notify_hired_sent_before_the_hire_on_the_same_day_does_not_clear_it() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    helper = uuid.uuid4()
+    history.outreach(participant, at("2025-03-01"), contact=helper, purpose="ask_for_meeting")
+    history.outreach(participant, at("2025-03-20", "09:00:00"), contact=helper, purpose="notify_hired")
+    job = history.hire(participant, "2025-04-01", occurred_at=at("2025-03-20", "10:00:00"))
+
+    [item] = kinds(queue(history, "2025-03-21"), "notify_helpers_of_hire")
+
+    assert (item.contact_id, item.job_id, item.due_on) == (helper, job, on("2025-03-20"))
+
+
+def test_helpers_are_told_of_the_latest_hire_one_item_per_contact() -> None:
+    history = History()
+    participant = history.enrol("2025-02-01")
+    helper, newer_helper = uuid.uuid4(), uuid.uuid4()
+    history.outreach(participant, at("2025-03-01"), contact=helper, purpose="ask_for_referral")
+    history.outreach(participant, at("2025-03-02"), contact=helper, purpose="ask_for_meeting")
+    history.hire(participant, "2025-03-10", occurred_at=at("2025-03-05"))
+    history.outreach(participant, at("2025-03-06"), contact=helper, purpose="notify_hired")
+    history.outreach(participant, at("2025-05-01"), contact=newer_helper, purpose="ask_for_meeting")
+    # The second hire is the news now; the hire starting soonest is not what counts.
+    latest = history.hire(participant, "2025-06-01", occurred_at=at("2025-05-20", "10:00:00"))
+    history.outreach(participant, at("2025-05-20", "09:00:00"), contact=newer_helper, purpose="notify_hired")
+
+    items = kinds(queue(history, "2025-05-21"), "notify_helpers_of_hire")
+
+    assert sorted((str(item.contact_id), item.job_id, item.due_on) for item in items) == sorted(
+        (str(contact), latest, on("2025-05-20")) for contact in (helper, newer_helper)
+    )
+
+
 # --- nurture ----------------------------------------------------------------------------------------------------------
 
 
@@ -494,6 +631,44 @@ def test_a_contact_who_is_not_a_people_link_is_not_nurtured() -> None:
     history.outreach(participant, at("2025-02-02"), contact=helper)
 
     assert kinds(queue(history, "2025-12-31"), "nurture") == []
+
+
+def test_nurture_counts_from_the_latest_outreach_not_from_the_link() -> None:
+    history = History()
+    helper = add_contact(history)
+    participant = history.enrol("2025-01-02")
+    history.outreach(participant, at("2025-03-01"), contact=helper, purpose="ask_for_referral")
+    history.hire(participant, "2025-05-20", occurred_at=at("2025-05-10"), via=helper)
+
+    [item] = kinds(queue(history, "2025-05-25"), "nurture")
+
+    # Sixty days after the outreach (2025-04-30) the contact was not a People Link yet: due from the start.
+    assert (item.contact_id, item.due_on) == (helper, on("2025-05-20"))
+
+
+def test_a_people_link_never_written_to_or_met_is_due_from_the_day_it_became_one() -> None:
+    history = History()
+    helper = add_contact(history)
+    participant = history.enrol("2025-01-02")
+    referral = history.refer(participant, helper, at("2025-02-01"))
+    history.apply_for(participant, at("2025-02-03"), referral=referral)
+
+    assert kinds(queue(history, "2025-02-02"), "nurture") == []
+    [item] = kinds(queue(history, "2025-02-03"), "nurture")
+    assert (item.contact_id, item.due_on) == (helper, on("2025-02-03"))
+
+
+def test_a_meeting_before_the_link_is_the_latest_touch() -> None:
+    history = History()
+    helper = add_contact(history)
+    participant = history.enrol("2025-01-02")
+    meet(history, participant, helper, "2025-01-10")
+    referral = history.refer(participant, helper, at("2025-03-20"))
+    history.apply_for(participant, at("2025-03-25"), referral=referral)
+
+    [item] = kinds(queue(history, "2025-03-26"), "nurture")
+
+    assert item.due_on == on("2025-03-25")
 
 
 # --- retention_check_due ----------------------------------------------------------------------------------------------
@@ -550,6 +725,17 @@ def test_retention_checks_continue_after_exit_while_outreach_items_stop() -> Non
     items = queue(history, "2025-04-01")
 
     assert [item.kind for item in items] == ["retention_check_due"]
+
+
+def test_retention_check_asks_for_the_next_milestone_not_yet_verified() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    job = history.hire(participant, "2025-03-01")
+    history.verify(participant, job, "2025-06-05")
+
+    [item] = kinds(queue(history, "2025-09-01"), "retention_check_due")
+
+    assert (item.job_id, item.milestone_days, item.due_on) == (job, 180, on("2025-08-28"))
 
 
 # --- the queue as a whole ---------------------------------------------------------------------------------------------

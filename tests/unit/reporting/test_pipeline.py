@@ -155,6 +155,44 @@ def test_no_current_job_once_the_only_job_ended() -> None:
     assert (after.current_job, after.jobs, after.exited_on) == (None, 1, on("2025-04-01"))
 
 
+def test_pipeline_of_a_participant_placed_through_a_people_link_then_moved_on() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    friend = history.add_contact()
+    history.outreach(participant, at("2025-01-06"), contact=friend, purpose="ask_for_meeting")
+    history.outreach(participant, at("2025-01-07"), contact=friend, purpose="offer_help")
+    meet(history, participant, "2025-01-09")
+    referral = history.refer(participant, friend, at("2025-01-13"))
+    application = history.apply_for(participant, at("2025-01-14"), referral=referral)
+    first = history.hire(participant, "2025-01-27", occurred_at=at("2025-01-21"), via=friend, application=application)
+    history.outreach(participant, at("2025-01-22"), contact=friend, purpose="thank_you")
+    history.end_job(participant, first, "2025-03-14", reason="moved_to_better_job")
+    better = history.hire(participant, "2025-03-17", occurred_at=at("2025-03-10"))
+    history.verify(participant, better, "2025-04-20")
+    # Signed for a job that has not started yet: recorded, not a job of the pipeline.
+    history.hire(participant, "2025-06-02", occurred_at=at("2025-05-01"))
+
+    result = pipeline(history, participant, "2025-05-02")
+
+    assert [
+        result.first_outreach_on,
+        result.first_response_on,
+        result.first_meeting_on,
+        result.first_referral_on,
+        result.first_application_on,
+        result.first_interview_on,
+        result.first_hire_on,
+    ] == [on("2025-01-06"), None, on("2025-01-09"), on("2025-01-13"), on("2025-01-14"), None, on("2025-01-27")]
+    assert result.jobs == 2
+    assert result.current_job is not None
+    assert (result.current_job.job_id, result.current_job.start_date, result.current_job.milestones_reached) == (
+        better,
+        on("2025-03-17"),
+        [30],
+    )
+    assert (result.gives, result.asks, result.exited_on) == (2, 1, None)
+
+
 def test_pipeline_of_a_participant_who_does_not_exist_is_none() -> None:
     history = History()
     participant = history.enrol("2025-03-01")

@@ -234,6 +234,72 @@ def test_the_pair_timeline_holds_what_names_the_contact_in_order() -> None:
     assert all(entry.contact_id == contact for entry in entries)
 
 
+def refer_to(
+    history: History, participant: uuid.UUID, referrer: uuid.UUID, to_contact: uuid.UUID, day: str
+) -> uuid.UUID:
+    """Record a referral by ``referrer`` to ``to_contact``; returns the referral id (the event id is ``last_event``)."""
+    referral = uuid.uuid4()
+    history.last_event = history.event(
+        participant, "referral_made", at(day), referral_id=referral, contact_id=referrer, to_contact_id=to_contact
+    )
+    return referral
+
+
+def test_a_referral_names_its_to_contact_whose_pair_shows_it_at_stage_noted() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    referrer, hiring_manager = add_contact(history), add_contact(history)
+    referral = refer_to(history, participant, referrer, hiring_manager, "2025-02-01")
+
+    relationship = of(history, participant, "2025-02-01")[hiring_manager]
+
+    assert (relationship.stage, relationship.people_link) == ("noted", False)
+    [entry] = relationship.timeline
+    assert (entry.kind, entry.referral_id, entry.contact_id, entry.to_contact_id) == (
+        "referral_made",
+        referral,
+        referrer,
+        hiring_manager,
+    )
+
+
+def test_being_referred_to_does_not_move_the_to_contact_past_its_own_stage() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    referrer, hiring_manager = add_contact(history), add_contact(history)
+    meet(history, participant, hiring_manager, "2025-01-20")
+    referral = refer_to(history, participant, referrer, hiring_manager, "2025-02-01")
+    history.apply_for(participant, at("2025-02-03"), referral=referral)
+
+    relationships_now = of(history, participant, "2025-02-03")
+
+    assert (relationships_now[referrer].stage, relationships_now[hiring_manager].stage) == ("people_link", "met")
+    assert [entry.kind for entry in relationships_now[hiring_manager].timeline] == ["meeting_held", "referral_made"]
+    assert [entry.kind for entry in relationships_now[referrer].timeline] == ["referral_made"]
+
+
+def test_a_voided_referral_leaves_the_pair_of_its_to_contact() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    referrer, hiring_manager = add_contact(history), add_contact(history)
+    refer_to(history, participant, referrer, hiring_manager, "2025-02-01")
+    history.void_in(participant, history.last_event, at("2025-02-10"))
+
+    assert hiring_manager in of(history, participant, "2025-02-09")
+    assert hiring_manager not in of(history, participant, "2025-02-10")
+
+
+def test_a_referral_to_the_referrer_themself_is_shown_once() -> None:
+    history = History()
+    participant = history.enrol("2025-01-02")
+    contact = add_contact(history)
+    refer_to(history, participant, contact, contact, "2025-02-01")
+
+    relationship = of(history, participant, "2025-02-01")[contact]
+
+    assert (relationship.stage, [entry.kind for entry in relationship.timeline]) == ("referred", ["referral_made"])
+
+
 def test_contacts_are_listed_in_the_order_first_named() -> None:
     history = History()
     participant = history.enrol("2025-01-02")

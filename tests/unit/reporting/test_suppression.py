@@ -29,8 +29,8 @@ from domain.reporting.suppression import (
     ROW_COUNTS,
     ROW_HIDDEN_COUNTS,
     Cell,
-    CellTree,
     Path,
+    RowCells,
     outcome_cells,
     response_rate_cells,
     suppress_for_funder,
@@ -50,13 +50,14 @@ def placed(source: str = "walk_in", **fields: Any) -> ParticipantOutcome:
     return outcome(placed=True, days_to_placement=30, starting_wage=Decimal("16.00"), first_source=source, **fields)
 
 
-def flat(tree: Mapping[str, object], prefix: Path = ()) -> dict[Path, Cell]:
+def flat(tree: Mapping[str, object] | msgspec.Struct, prefix: Path = ()) -> dict[Path, Cell]:
     cells: dict[Path, Cell] = {}
-    for key, value in tree.items():
+    items = tree.items() if isinstance(tree, Mapping) else msgspec.structs.asdict(tree).items()
+    for key, value in items:
         if isinstance(value, Cell):
             cells[(*prefix, key)] = value
         else:
-            assert isinstance(value, Mapping)
+            assert isinstance(value, Mapping | msgspec.Struct)
             cells.update(flat(value, (*prefix, key)))
     return cells
 
@@ -205,12 +206,12 @@ def test_dashboard_rows_hide_small_counts_and_rates_over_them() -> None:
 
     view = suppress_response_rates_for_funder(rates)
 
-    assert view.groups["email"]["sent"] == Cell(40)
-    assert view.groups["email"]["answered"] == Cell(12)
-    assert view.groups["email"]["positive_rate"] == Cell(None, True)
-    assert view.groups["email"]["response_rate"] == Cell(0.3)
-    assert view.groups["phone"]["positive_rate"] == Cell(0.5)
-    assert view.overall["sent"] == Cell(95)
+    assert view.groups["email"].sent == Cell(40)
+    assert view.groups["email"].answered == Cell(12)
+    assert view.groups["email"].positive_rate == Cell(None, True)
+    assert view.groups["email"].response_rate == Cell(0.3)
+    assert view.groups["phone"].positive_rate == Cell(0.5)
+    assert view.overall.sent == Cell(95)
 
 
 def test_dashboard_complements_a_single_hidden_group() -> None:
@@ -218,12 +219,12 @@ def test_dashboard_complements_a_single_hidden_group() -> None:
 
     view = suppress_response_rates_for_funder(rates)
 
-    assert view.groups["email"]["answered"] == Cell(None, True)
-    assert view.groups["text"]["answered"] == Cell(None, True)
-    assert view.groups["phone"]["answered"] == Cell(20)
-    assert view.groups["text"]["ratio_out_per_reply"] == Cell(None, True)
-    assert view.groups["email"]["median_days_to_response"] == Cell(None, True)
-    assert view.overall["answered"] == Cell(37)
+    assert view.groups["email"].answered == Cell(None, True)
+    assert view.groups["text"].answered == Cell(None, True)
+    assert view.groups["phone"].answered == Cell(20)
+    assert view.groups["text"].ratio_out_per_reply == Cell(None, True)
+    assert view.groups["email"].median_days_to_response == Cell(None, True)
+    assert view.overall.answered == Cell(37)
 
 
 def test_dashboard_for_funders_has_no_counselor_groups() -> None:
@@ -360,22 +361,22 @@ def dashboards(draw: st.DrawFn) -> ResponseRates:
 @given(dashboards())
 def test_dashboard_hides_small_counts_and_their_complements(rates: ResponseRates) -> None:
     view = suppress_response_rates_for_funder(rates)
-    rows: list[tuple[ResponseRateRow, dict[str, Cell]]] = [(rates.overall, view.overall)]
+    rows: list[tuple[ResponseRateRow, RowCells]] = [(rates.overall, view.overall)]
     rows += [(rates.groups[group], cells) for group, cells in view.groups.items()]
 
     for original, cells in rows:
         for name in ("sent", "answered"):
-            cell = cells[name]
+            cell = getattr(cells, name)
             assert cell.suppressed or cell.value == 0 or (cell.value is not None and cell.value >= LIMIT)
             assert cell.suppressed or cell.value == getattr(original, name)
-        if not cells["positive_rate"].suppressed:
+        if not cells.positive_rate.suppressed:
             assert original.positive == 0 or original.positive >= LIMIT
     for name in ("sent", "answered"):
-        across = [(view.groups[group][name], getattr(rates.groups[group], name)) for group in view.groups]
-        assert _recoverable(view.overall[name], across) == []
+        across = [(getattr(view.groups[group], name), getattr(rates.groups[group], name)) for group in view.groups]
+        assert _recoverable(getattr(view.overall, name), across) == []
 
 
-def _tree_types(tree: CellTree) -> set[type]:
+def _tree_types(tree: msgspec.Struct) -> set[type]:
     return {type(value) for value in flat(tree).values()}
 
 
