@@ -124,6 +124,16 @@ class Waker:
         finally:
             self._in_flight.discard(job)
 
+    async def ping(self) -> bool:
+        """Whether Redis answers now (for readiness; within about a second, never raising)."""
+        try:
+            redis = await asyncio.wait_for(self._connection(), timeout=1.0)
+            return bool(await asyncio.wait_for(redis.ping(), timeout=0.5))
+        except Exception as e:
+            _log.debug("Redis did not answer a ping (%s)", type(e).__name__)
+            await self._reset()
+            return False
+
     async def _enqueue_unless_pending(self, redis: ArqRedis, job: str) -> None:
         # A wake-up waiting covers this commit too: it can only start after it was enqueued, after this commit.
         pending = pending_key(self._settings, job)

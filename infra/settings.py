@@ -68,6 +68,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     master_key: str = ""
     # The erasure ledger (infra/erasures.py): keep it outside the database's backups.
     erasure_ledger: str = ".peoplelinks/erasure-ledger.jsonl"
+    # Logs: JSON lines (one object a line, for a collector) or plain text (for a terminal); the root level.
+    log_format: str = "json"
+    log_level: str = "INFO"
+    # Who may scrape /metrics: clients from these addresses or networks, or any client sending
+    # `Authorization: Bearer <metrics_token>` when a token is set. Loopback only by default.
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    metrics_token: str = ""
+    # /health/ready says "degraded" (still 200) when a projection is further behind the head than this.
+    ready_max_lag: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +94,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if raw is None:
                 return default
             return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+        def _choice(name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
+            raw = env.get(name) or default
+            value = raw.upper() if upper else raw.lower()
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+            return value
 
         return cls(
             database_url=env.get("DATABASE_URL", defaults.database_url),
@@ -130,4 +146,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             trusted_proxies=_list("PEOPLELINKS_TRUSTED_PROXIES", defaults.trusted_proxies),
             master_key=env.get("PEOPLELINKS_MASTER_KEY", ""),
             erasure_ledger=env.get("PEOPLELINKS_ERASURE_LEDGER") or defaults.erasure_ledger,
+            log_format=_choice("PEOPLELINKS_LOG_FORMAT", defaults.log_format, ("json", "text")),
+            log_level=_choice(
+                "PEOPLELINKS_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+            ),
+            metrics_allow=_list("PEOPLELINKS_METRICS_ALLOW", defaults.metrics_allow),
+            metrics_token=env.get("PEOPLELINKS_METRICS_TOKEN", ""),
+            ready_max_lag=_int("PEOPLELINKS_READY_MAX_LAG", defaults.ready_max_lag),
         )

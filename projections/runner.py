@@ -34,6 +34,7 @@ __all__ = [
     "catch_up",
     "envelope_of",
     "lock_key",
+    "overall_lag",
     "projection_status",
     "read_checkpoint",
 ]
@@ -138,6 +139,22 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     events_applied: int
     updated_at: dt.datetime | None
     held: list[HeldAt] = []
+
+
+async def overall_lag(
+    pool: Connection | asyncpg.Pool, names: Sequence[str], *, cap: int = 1_000_000
+) -> tuple[int, list[tuple[str, int]]]:
+    """The store's head over every programme, and each projection's count of events beyond its checkpoint.
+
+    For operators (readiness, metrics): answered by a function that sees every
+    programme and tells counts only, so a connection acting for no programme may
+    ask. A count stops at ``cap`` (it reads that many index entries at most).
+    """
+    rows = await pool.fetch(
+        "SELECT name, head, lag FROM peoplelinks_projection_lag($1::text[], $2::bigint)", list(names), cap
+    )
+    head = int(rows[0]["head"]) if rows else 0
+    return head, [(row["name"], int(row["lag"])) for row in rows]
 
 
 async def projection_status(

@@ -1,8 +1,9 @@
-"""The ``peoplelinks`` command: migrate, api, worker, up, programme create, rebuild, erasures reapply."""
+"""The ``peoplelinks`` command: migrate, api, worker, up, demo-data, programme create, rebuild, erasures reapply."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
@@ -45,32 +46,71 @@ def migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
 def api(host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API (OpenAPI at /schema) and the web dashboards."""
+    """Serve the HTTP API (OpenAPI at /schema) and the web dashboards.
+
+    Health: /health/live, /health/ready. Prometheus metrics: /metrics, to the
+    addresses of PEOPLELINKS_METRICS_ALLOW (loopback by default) or with
+    PEOPLELINKS_METRICS_TOKEN; with several workers, every scrape adds up all
+    of them. Logs: JSON lines on standard error (PEOPLELINKS_LOG_FORMAT).
+    """
+    import tempfile
+
     import uvicorn
+
+    from services.observability import configure_logging
 
     if os.environ.get("PEOPLELINKS_SECRET_KEY") is None and workers > 1:
         raise click.UsageError("set PEOPLELINKS_SECRET_KEY when running several workers (they must share it)")
-    trusted = Settings.from_env().trusted_proxies
-    uvicorn.run(
-        "services.api.asgi:build",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,  # access logs would carry ids from paths; the API logs what it needs itself
-        # Forwarded headers only from the proxies named in PEOPLELINKS_TRUSTED_PROXIES (none by default).
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=",".join(trusted) if trusted else None,
-    )
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    with tempfile.TemporaryDirectory(prefix="peoplelinks-metrics-") as metrics_dir:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Before the workers start (prometheus_client reads it on import): each writes its counters
+            # there, and a scrape of any of them adds up all of them.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "services.api.asgi:build",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,  # the process's JSON logging (services/observability.py) takes uvicorn's records
+            log_level=settings.log_level.lower(),
+            access_log=False,  # it would log raw paths with ids; RequestTelemetry logs the route template
+            # Forwarded headers only from the proxies named in PEOPLELINKS_TRUSTED_PROXIES (none by default).
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=",".join(settings.trusted_proxies) if settings.trusted_proxies else None,
+        )
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    envvar="PEOPLELINKS_WORKER_METRICS_PORT",
+    help="Serve this worker's Prometheus metrics (jobs by outcome) on this port.  [default: none]",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="PEOPLELINKS_WORKER_METRICS_HOST",
+    help="Interface of the metrics port: keep it private (no token is asked there).",
+)
+def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run the worker: projections (woken through arq, and swept every second), scheduled jobs."""
     import signal
 
+    from services.observability import configure_logging
     from services.worker.app import run_worker
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -78,7 +118,7 @@ def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         click.echo("worker running; Ctrl-C to stop", err=True)
-        await run_worker(Settings.from_env(), stop=stop)
+        await run_worker(settings, stop=stop)
 
     asyncio.run(run())
 
@@ -255,6 +295,104 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
         asyncio.run(run())
     except RebuildRunning as e:
         raise click.ClickException(str(e)) from e
+
+
+@main.command("demo-data")
+@click.option(
+    "--participants",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Participants to record (about 65 events each).",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="Random seed of the stories.")
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day the stories end (enrolments from January 2025 until two weeks before).  [default: today]",
+)
+@click.option(
+    "--data-dir",
+    default=".peoplelinks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo logins' password is kept (demo-credentials.json), as for `up`.",
+)
+def demo_data(participants: int, seed: int, until: dt.datetime | None, data_dir: Path) -> None:
+    """Record the demo programme's stories at any size, then show what its outcome report says.
+
+    Into the database of DATABASE_URL (migrated first): the demo programme and
+    its users (admin, staff, two counselors, a funder) when missing, then
+    PARTICIPANTS participants' events, recorded through the Recorder stream by
+    stream as any client's are, with a progress bar. The same --seed,
+    --participants and --until make the same events, so running it again
+    stores nothing; another seed adds other participants. Then the read models
+    are brought up to date, the last quarter that has ended is released to
+    funders (once; the demo funder reads it), and the referral and online
+    application figures of the outcome report are printed.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from domain.streams import RuleViolation
+    from infra.db import connect_owner
+    from infra.migrate import migrate as run_migrations
+    from services.demo import DEMO_PROGRAMME, ensure_demo_programme, load_or_create_credentials
+    from services.demo_seeding import (
+        bring_up_read_models,
+        demo_programme_log,
+        demo_story,
+        record_demo,
+        release_last_quarter,
+    )
+    from services.recording import EventIdReused, VersionMismatch
+
+    settings = Settings.from_env()
+    ends = (until or dt.datetime.now(dt.UTC)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=dt.UTC)
+
+    async def run() -> None:
+        credentials = load_or_create_credentials(data_dir / "demo-credentials.json")
+        owner = await connect_owner(settings)
+        try:
+            await run_migrations(owner)
+            demo = await ensure_demo_programme(owner, credentials)
+        finally:
+            await owner.close()
+        log = demo_programme_log(demo, participants=participants, seed=seed, until=ends)
+        with Progress(
+            TextColumn("[bold]recording"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        ) as bar:
+            task = bar.add_task("recording", total=len(log))
+            try:
+                stored = await record_demo(settings, demo.programme_id, log, lambda done: bar.advance(task, done))
+            except (EventIdReused, VersionMismatch, RuleViolation) as e:
+                raise click.ClickException(
+                    f"this seed's streams were recorded before with another --participants or --until ({e}): "
+                    "run it with those again, or choose another --seed"
+                ) from e
+        click.echo(f'{stored:,} of {len(log):,} events stored in "{DEMO_PROGRAMME}" (the rest were there already)')
+        click.echo("bringing the read models up to date…", err=True)
+        await bring_up_read_models(settings)
+        period = await release_last_quarter(settings, demo)
+        click.echo(f"released {period} to funders" if period else "the last quarter was released to funders already")
+        story = await demo_story(settings, demo)
+        click.echo(f"the outcome report, {story.period_from} to {story.period_to}:")
+        for name, figures in (("referral", story.referral), ("online application", story.online)):
+            per = "–" if figures.hires_per_application is None else f"{figures.hires_per_application:.3f}"
+            kept = "–" if figures.retention_90 is None else f"{figures.retention_90:.2f}"
+            click.echo(
+                f"  {name:<20}{figures.hires or 0:>6,} hires from {figures.applications:>7,} applications "
+                f"({per} a application), kept 90 days: {kept}"
+            )
+        click.echo(f"logins: the demo users of `peoplelinks up`, password in {data_dir / 'demo-credentials.json'}")
+
+    asyncio.run(run())
 
 
 @main.group()

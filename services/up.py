@@ -1,8 +1,9 @@
 """``peoplelinks up``: everything for a first look, in one process.
 
 PostgreSQL and Redis are embedded when ``DATABASE_URL`` / ``REDIS_URL`` are
-unset: a private cluster kept in ``<data-dir>/postgres`` (reused by the next
-``up``) and a Redis that persists nothing, each on a free port of 127.0.0.1.
+unset: a private cluster (``cluster_root``: ``<data-dir>/postgres``, or a folder
+of the ``postgres`` OS user's under /var/lib/peoplelinks/up when run as root;
+reused by the next ``up``) and a Redis that persists nothing, each on a free port of 127.0.0.1.
 Then migrations, the demo programme with its users and a few hundred
 participants' events (recorded once, through the Recorder like any client's),
 and the API and the worker side by side until Ctrl-C or SIGTERM. The embedded
@@ -15,9 +16,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import glob
+import hashlib
 import os
 import pwd
-import random
 import secrets
 import shutil
 import signal
@@ -33,9 +34,7 @@ import click
 import msgspec
 import uvicorn
 
-from infra.crypto import SubjectKeys
-from infra.db import connect_owner, create_app_pool
-from infra.event_store import EventStore
+from infra.db import connect_owner
 from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
@@ -43,14 +42,13 @@ from services.demo import (
     DEMO_PROGRAMME,
     DemoCredentials,
     DemoRecording,
-    demo_log,
     ensure_demo_programme,
     is_seeded,
     load_or_create_credentials,
-    record_log,
     write_private,
 )
-from services.recording import Recorder
+from services.demo_seeding import bring_up_read_models, demo_programme_log, record_demo, release_last_quarter
+from services.observability import configure_logging
 from services.worker.app import run_worker
 
 T = TypeVar("T")
@@ -112,8 +110,31 @@ def _private_secret(path: Path, length: int) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+CLUSTERS_OF_ROOT: Final = Path("/var/lib/peoplelinks/up")
+"""Where ``up`` run as root keeps its clusters: a place the ``postgres`` OS user reaches whatever the clone's is."""
+LOCATION_FILE: Final = "postgres-location"
+
+
+def cluster_root(data_dir: Path, *, as_root: bool | None = None) -> Path:
+    """Where the embedded cluster of ``data_dir`` lives (its ``data/`` and log).
+
+    Not root: ``<data-dir>/postgres``. Root: PostgreSQL refuses to run as root, so
+    the cluster runs as the ``postgres`` OS user, who cannot pass through a
+    clone made in a 0700 folder (``mktemp -d``, a home directory). Its cluster
+    then lives in a folder of its own under ``/var/lib/peoplelinks/up``, named
+    by the data directory's path and noted in ``<data-dir>/postgres-location``:
+    the note is read first, so a clone that was moved finds its cluster again.
+    """
+    if not (os.geteuid() == 0 if as_root is None else as_root):
+        return data_dir / "postgres"
+    noted = data_dir / LOCATION_FILE
+    if noted.exists():
+        return Path(noted.read_text(encoding="utf-8").strip())
+    return CLUSTERS_OF_ROOT / hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
 class EmbeddedPostgres:
-    """A private cluster in ``<data-dir>/postgres``: made by ``initdb`` once, started on a free port each time.
+    """A private cluster (``cluster_root``): made by ``initdb`` once, started on a free port each time.
 
     Run as the ``postgres`` OS user when this process is root (PostgreSQL refuses
     to run as root). Only 127.0.0.1 is listened on, no Unix socket is made, and
@@ -121,12 +142,13 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path, bindir: Path) -> None:
-        self.root = data_dir / "postgres"
+        self.run_as = _postgres_user() if os.geteuid() == 0 else None
+        self.data_dir = data_dir
+        self.root = cluster_root(data_dir, as_root=self.run_as is not None)
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.bindir = bindir
         self.password_file = data_dir / "postgres-password"
-        self.run_as = _postgres_user() if os.geteuid() == 0 else None
         self.port = 0
 
     def _command(self, program: str, *args: str) -> list[str]:
@@ -164,20 +186,20 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         """Create the cluster if there is none, then start it on a free port."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.run_as is not None:
-            account = pwd.getpwnam(self.run_as)
-            os.chown(self.root, account.pw_uid, account.pw_gid)
-            if self._run(["runuser", "-u", self.run_as, "--", "test", "-w", str(self.root)], check=False).returncode:
-                raise CannotStart(
-                    f"the {self.run_as} OS user cannot write to {self.root}; make the --data-dir and its parents "
-                    "reachable by it (chmod o+x) or choose a --data-dir elsewhere, e.g. under /tmp"
-                )
-        if not (self.data / "PG_VERSION").exists():
-            self._create()
-        elif self._run(self._command("pg_ctl", "status", "-D", str(self.data)), check=False).returncode == 0:
+        if self.run_as is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+        else:
+            self._prepare_root_for(self.run_as)
+        made = (self.data / "PG_VERSION").exists()
+        if made and self._run(self._command("pg_ctl", "status", "-D", str(self.data)), check=False).returncode == 0:
             # Left running by an `up` that was killed: stop it, to start it again on a port of ours.
             self._run(self._command("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w"), check=False)
+        if made and not self.password_file.exists():
+            # Its password went with a data directory that was removed: nobody can log in to it any more.
+            click.echo(f"the cluster in {self.root} belonged to a removed data directory: making it anew", err=True)
+            made = False
+        if not made:
+            self._create()
         self.port = free_port()
         self._run(
             self._command(
@@ -185,6 +207,21 @@ class EmbeddedPostgres:
                 "-o", f"-p {self.port}",
             )
         )  # fmt: skip
+
+    def _prepare_root_for(self, user: str) -> None:
+        """The cluster's folder, owned by ``user`` (mode 0700), its parents passable; noted in the data directory."""
+        account = pwd.getpwnam(user)
+        self.root.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, exist_ok=True)
+        os.chown(self.root, account.pw_uid, account.pw_gid)
+        noted = self.data_dir / LOCATION_FILE
+        if not noted.exists():
+            write_private(noted, f"{self.root}\n")
+        if self._run(["runuser", "-u", user, "--", "test", "-w", str(self.root)], check=False).returncode:
+            raise CannotStart(
+                f"the {user} OS user cannot write to {self.root} (a parent folder it cannot pass?); "
+                f"remove {self.data_dir / LOCATION_FILE} to let up choose a folder under {CLUSTERS_OF_ROOT}"
+            )
 
     def _create(self) -> None:
         if self.data.exists():
@@ -341,11 +378,11 @@ def _check_port_free(host: str, port: int) -> None:
             raise CannotStart(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port") from e
 
 
-def _prepare_data_dir(data_dir: Path, *, reachable_by_others: bool) -> None:
+def _prepare_data_dir(data_dir: Path) -> None:
     if not data_dir.exists():
         data_dir.mkdir(parents=True)
-        # Only its owner lists it; the postgres OS user (when we are root) only passes through.
-        data_dir.chmod(0o711 if reachable_by_others else 0o700)
+        # Secrets live here; the cluster of a root `up` lives elsewhere (``cluster_root``), so nobody else needs in.
+        data_dir.chmod(0o700)
 
 
 async def _ensure_database(owner_url: str, database: str) -> None:
@@ -358,7 +395,7 @@ async def _ensure_database(owner_url: str, database: str) -> None:
 
 
 async def _prepare_demo(settings: Settings, credentials: DemoCredentials, participants: int, data_dir: Path) -> None:
-    """Migrations, the demo programme and its users, and its events (recorded once).
+    """Migrations, the demo programme and its users, its events (recorded once), and a quarter released to funders.
 
     What is being recorded is written down first (``demo-recording.json``), so
     that an ``up`` stopped halfway records the same demo again at its next
@@ -377,25 +414,22 @@ async def _prepare_demo(settings: Settings, credentials: DemoCredentials, partic
     plan = DemoRecording.load(plan_file)
     if plan is not None and plan.programme_id != demo.programme_id:
         plan = None  # of a database since replaced
-    if seeded and (plan is None or plan.complete):
-        return
-    if plan is None:
-        until = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
-        plan = DemoRecording(programme_id=demo.programme_id, participants=participants, until=until)
-        plan.save(plan_file)
-    counselors = [str(c) for c in demo.ids_of("counselor")]
-    rng = random.Random(demo.programme_id.int)  # noqa: S311 (made-up people, not a secret)
-    log = demo_log(rng, counselors, participants=plan.participants, until=plan.until)
-    click.echo(f"recording the demo: {plan.participants} participants, {len(log):,} events…", err=True)
-    pool = await create_app_pool(settings, min_size=1, max_size=2)
-    started = time.monotonic()
-    try:
-        recorder = Recorder(EventStore(pool), keys=SubjectKeys.from_settings(settings))
-        stored = await record_log(recorder, demo.programme_id, log)
-    finally:
-        await pool.close()
-    msgspec.structs.replace(plan, complete=True).save(plan_file)
-    click.echo(f"recorded {stored:,} events in {time.monotonic() - started:.1f} s", err=True)
+    if not seeded or (plan is not None and not plan.complete):
+        if plan is None:
+            until = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+            plan = DemoRecording(programme_id=demo.programme_id, participants=participants, until=until)
+            plan.save(plan_file)
+        log = demo_programme_log(demo, participants=plan.participants, seed=demo.programme_id.int, until=plan.until)
+        click.echo(f"recording the demo: {plan.participants} participants, {len(log):,} events…", err=True)
+        started = time.monotonic()
+        stored = await record_demo(settings, demo.programme_id, log)
+        msgspec.structs.replace(plan, complete=True).save(plan_file)
+        click.echo(f"recorded {stored:,} events in {time.monotonic() - started:.1f} s", err=True)
+    # Funders read released quarters only: release the last one, once, so that the demo funder sees a report.
+    await bring_up_read_models(settings)
+    period = await release_last_quarter(settings, demo)
+    if period is not None:
+        click.echo(f"released {period} to funders", err=True)
 
 
 def _public_url(host: str, port: int) -> str:
@@ -433,7 +467,7 @@ async def _run(options: UpOptions, stop: asyncio.Event) -> None:
     program = shutil.which("redis-server") if embed_redis else None
     if embed_redis and program is None:
         raise CannotStart(f"REDIS_URL is unset and redis-server is not installed: {INSTALL_HINT}, or set REDIS_URL")
-    _prepare_data_dir(data_dir, reachable_by_others=embed_postgres and os.geteuid() == 0)
+    _prepare_data_dir(data_dir)
     if not env.get("PEOPLELINKS_SECRET_KEY"):
         # Kept, so that tokens survive a restart of `up`.
         env["PEOPLELINKS_SECRET_KEY"] = _private_secret(data_dir / "secret-key", 48)
@@ -458,7 +492,11 @@ async def _run(options: UpOptions, stop: asyncio.Event) -> None:
             env["REDIS_URL"] = redis.url()
         if stop.is_set():
             return
+        # A terminal, not a log collector: plain text, warnings and errors only (unless set otherwise).
+        env.setdefault("PEOPLELINKS_LOG_FORMAT", "text")
+        env.setdefault("PEOPLELINKS_LOG_LEVEL", "WARNING")
         settings = Settings.from_env(env)
+        configure_logging(settings.log_format, settings.log_level)
         await _unless_stopped(stop, _prepare_demo(settings, credentials, options.participants, data_dir))
         if stop.is_set():
             return
@@ -485,7 +523,8 @@ async def _serve(
             host=options.host,
             port=options.port,
             lifespan="on",
-            log_level="warning",
+            log_config=None,  # configure_logging above takes uvicorn's records
+            log_level=settings.log_level.lower(),
             access_log=False,  # access logs would carry ids from paths
             # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a first look has no proxy in front.
             proxy_headers=bool(settings.trusted_proxies),

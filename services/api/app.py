@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from infra.crypto import SubjectKeys
 from infra.db import TenantConnection, create_app_pool, tenant_connection
-from infra.event_store import EventStore
+from infra.event_store import AppendResult, EventStore
 from infra.export_jobs import RenderSlots
 from infra.queue import Waker
 from infra.report_quota import ReportQuota
@@ -49,6 +50,8 @@ from services.api.security import (
     send_security_headers,
 )
 from services.api.status_routes import StatusController
+from services.api.telemetry import RequestTelemetry
+from services.observability import EVENTS_APPENDED
 from services.recording import Recorder
 
 DOCS_ASSETS = "/schema/assets"
@@ -82,7 +85,7 @@ def create_app(
             store=store,
             waker=waker,
             render_slots=app.state.render_slots,
-            recorder=Recorder(store, keys=subject_keys, after_commit=waker.wake, clock=clock),
+            recorder=Recorder(store, keys=subject_keys, after_commit=_counted(waker), clock=clock),
         )
         try:
             yield
@@ -142,6 +145,7 @@ def create_app(
         ],
         before_request=check_query_bounds,
         middleware=[
+            RequestTelemetry,  # outermost: the request id is known to every log line below it
             DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),
             DefineMiddleware(AccessLogMiddleware, pool=lambda: holder["pool"]),
         ],
@@ -174,4 +178,15 @@ def create_app(
         ),
         plugins=[JsonNumberSchema()],
         debug=False,
+        logging_config=None,  # the process configures logging (services/observability.py); Litestar would replace it
     )
+
+
+def _counted(waker: Waker) -> Callable[[uuid.UUID, list[AppendResult]], Awaitable[None]]:
+    """After each commit: count the events appended (the append rate), then wake the worker."""
+
+    async def after_commit(programme_id: uuid.UUID, results: list[AppendResult]) -> None:
+        EVENTS_APPENDED.inc(sum(len(result.event_ids) for result in results))
+        await waker.wake(programme_id, results)
+
+    return after_commit

@@ -4,8 +4,11 @@ from litestar import Litestar
 
 from infra.settings import Settings
 from services.api.app import create_app
+from services.observability import configure_logging
 
 
 def build() -> Litestar:
-    """The application configured from the process environment."""
-    return create_app(Settings.from_env())
+    """The application configured from the process environment (each uvicorn worker process calls this)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -54,40 +54,7 @@ class ReleaseController(Controller):
         data: JSONBody[ReleaseIn],
         db: NamedDependency[TenantConnection],
     ) -> Release:
-        principal = request.user
-        first, last = quarter(data.period)
-        programme = await programme_settings(db, principal.programme_id)
-        today = today_in(programme.time_zone)
-        as_of = data.as_of or today
-        if as_of <= last:
-            raise InvalidRequest("as_of", f"{data.period} ends on {last.isoformat()}: release it after that day")
-        if as_of > today:
-            raise InvalidRequest("as_of", "as_of is after today")
-        position = (await report_position(db, None)).position
-        # The funder editions, computed exactly as a funder asking for them would get them.
-        funder = Principal(user_id=principal.user_id, programme_id=principal.programme_id, role="funder")
-        query = ReportQuery(from_date=first, to_date=last, as_of=as_of, as_of_position=position)
-        outcomes = await build_outcome_report(db, funder, query)
-        dashboards: dict[str, Any] = {
-            group or "": msgspec.to_builtins(await build_response_rates(db, funder, query, group))
-            for group in FUNDER_GROUPS
-        }
-        kept = await keep_release(
-            db,
-            principal.programme_id,
-            data.period,
-            as_of=as_of,
-            global_position=position,
-            outcomes=msgspec.to_builtins(outcomes),
-            dashboards=dashboards,
-            released_by=principal.user_id,
-        )
-        if not kept:
-            raise InvalidRequest(
-                "period", f"{data.period} was released already; a release is never made again", status=409
-            )
-        [release] = [r for r in await list_releases(db, principal.programme_id) if r.period == data.period]
-        return release
+        return await release_quarter(db, request.user, data.period, data.as_of)
 
     @get(
         "/v1/reports/releases",
@@ -100,3 +67,44 @@ class ReleaseController(Controller):
         self, request: Request[Principal, Any, Any], db: NamedDependency[TenantConnection]
     ) -> ReleasesOut:
         return ReleasesOut(releases=await list_releases(db, request.user.programme_id))
+
+
+async def release_quarter(
+    db: TenantConnection, principal: Principal, period: str, as_of_asked: dt.date | None
+) -> Release:
+    """Keep ``period``'s funder editions (outcome report, every funder dashboard) as released by ``principal``.
+
+    ``POST /v1/reports/releases`` and the demo seeding (``services/demo_seeding.py``) both release through here.
+    A quarter is released once: a second time is refused (409).
+    """
+    first, last = quarter(period)
+    programme = await programme_settings(db, principal.programme_id)
+    today = today_in(programme.time_zone)
+    as_of = as_of_asked or today
+    if as_of <= last:
+        raise InvalidRequest("as_of", f"{period} ends on {last.isoformat()}: release it after that day")
+    if as_of > today:
+        raise InvalidRequest("as_of", "as_of is after today")
+    position = (await report_position(db, None)).position
+    # The funder editions, computed exactly as a funder asking for them would get them.
+    funder = Principal(user_id=principal.user_id, programme_id=principal.programme_id, role="funder")
+    query = ReportQuery(from_date=first, to_date=last, as_of=as_of, as_of_position=position)
+    outcomes = await build_outcome_report(db, funder, query)
+    dashboards: dict[str, Any] = {
+        group or "": msgspec.to_builtins(await build_response_rates(db, funder, query, group))
+        for group in FUNDER_GROUPS
+    }
+    kept = await keep_release(
+        db,
+        principal.programme_id,
+        period,
+        as_of=as_of,
+        global_position=position,
+        outcomes=msgspec.to_builtins(outcomes),
+        dashboards=dashboards,
+        released_by=principal.user_id,
+    )
+    if not kept:
+        raise InvalidRequest("period", f"{period} was released already; a release is never made again", status=409)
+    [release] = [r for r in await list_releases(db, principal.programme_id) if r.period == period]
+    return release

@@ -118,7 +118,7 @@ def audit_participant(path_param: str = "record_id", *, action: str | None = Non
 
 
 class AccessLogMiddleware:
-    """Gives every request an id (``X-Request-ID``) and logs successful answers of audited routes.
+    """Logs successful answers of audited routes under the request's id (``X-Request-ID``).
 
     The entry is written before the answer's first byte leaves: when it cannot
     be written the caller gets a 500 instead of the record, since a read that
@@ -133,8 +133,8 @@ class AccessLogMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4()
-        scope["state"]["request_id"] = request_id
+        # Given by RequestTelemetry, the outer middleware (one made here only if this runs without it).
+        request_id = scope["state"].setdefault("request_id", uuid.uuid4())
         handler = scope.get("route_handler")
         audit = handler.opt.get(AUDIT) if handler is not None else None
         withheld = False

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from arq.cron import cron
 from arq.worker import Function, Worker, func
@@ -29,8 +30,28 @@ from projections.kept_reports import keep_monthly_reports
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from services.exports import render
+from services.observability import WORKER_JOBS
 
 _log = logging.getLogger("peoplelinks.worker")
+R = TypeVar("R")
+
+
+def counted(job: str, task: Callable[[dict[str, Any]], Awaitable[R]]) -> Callable[..., Coroutine[Any, Any, R]]:
+    """``task``, counting each run's outcome in ``peoplelinks_worker_jobs_total{job, outcome}``."""
+
+    @functools.wraps(task)
+    async def run(ctx: dict[str, Any]) -> R:
+        try:
+            result = await task(ctx)
+        except BaseException as e:
+            # A cancelled job (shutdown) neither succeeded nor failed.
+            if not isinstance(e, asyncio.CancelledError):
+                WORKER_JOBS.labels(job, "failed").inc()
+            raise
+        WORKER_JOBS.labels(job, "succeeded").inc()
+        return result
+
+    return run
 
 
 async def advance_projections(ctx: dict[str, Any]) -> int:
@@ -86,19 +107,22 @@ async def prune_report_exports_job(ctx: dict[str, Any]) -> int:
 async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
     loop = asyncio.get_running_loop()
     next_release = loop.time()  # at start-up first: the worker may be the fix a hold waits for
+    sweep = counted("sweep_projections", advance_projections)
+    release = counted("release_projection_holds", release_projection_holds)
+    exports = counted("sweep_exports", render_exports)
     while True:
         try:
-            await advance_projections(ctx)
+            await sweep(ctx)
         except Exception as e:
             _log.warning("sweep failed: %s", type(e).__name__)
         if loop.time() >= next_release:
             next_release = loop.time() + RETRY_SECONDS
             try:
-                await release_projection_holds(ctx)
+                await release(ctx)
             except Exception as e:
                 _log.warning("releasing projection holds failed: %s", type(e).__name__)
         try:
-            await render_exports(ctx)
+            await exports(ctx)
         except Exception as e:
             _log.warning("export sweep failed: %s", type(e).__name__)
         await asyncio.sleep(every)
@@ -123,12 +147,12 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
 
     return {
         "functions": [
-            _wake_up(ADVANCE_JOB, advance_projections, settings),
-            _wake_up(EXPORT_JOB, render_exports, settings),
+            _wake_up(ADVANCE_JOB, counted(ADVANCE_JOB, advance_projections), settings),
+            _wake_up(EXPORT_JOB, counted(EXPORT_JOB, render_exports), settings),
         ],
         "cron_jobs": [
             cron(
-                keep_monthly_reports_job,
+                counted("keep_monthly_reports", keep_monthly_reports_job),
                 name=cron_name(settings, "keep_monthly_reports"),
                 hour={2},
                 minute={15},
@@ -136,14 +160,14 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
                 unique=True,
             ),
             cron(
-                prune_authentication_job,
+                counted("prune_authentication", prune_authentication_job),
                 name=cron_name(settings, "prune_authentication"),
                 hour={3},
                 minute={5},
                 unique=True,
             ),
             cron(
-                prune_report_exports_job,
+                counted("prune_report_exports", prune_report_exports_job),
                 name=cron_name(settings, "prune_report_exports"),
                 hour={3},
                 minute={25},

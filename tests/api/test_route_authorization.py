@@ -42,7 +42,10 @@ PUBLIC_ROUTES = {
     "POST /v1/auth/login",
     "POST /v1/auth/refresh",
     "GET /health",
+    "GET /health/live",
     "GET /health/ready",
+    # Prometheus: no user's token, but its own checks (allowed addresses, or PEOPLELINKS_METRICS_TOKEN).
+    "GET /metrics",
     # The documentation viewer's own files (swagger-ui-bundle), served instead of loaded from a CDN.
     "GET /schema/assets/{file_path}",
     "HEAD /schema/assets/{file_path}",

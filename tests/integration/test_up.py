@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.up import free_port, postgres_bindir
+from services.up import cluster_root, free_port, postgres_bindir
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +76,7 @@ def up() -> Iterator[Up]:
             pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root, and there is no postgres OS user for the cluster to run as")
-    base = Path(tempfile.mkdtemp(prefix="pl-up-"))
-    base.chmod(0o711)  # the postgres OS user must pass through to the cluster's directory
+    base = Path(tempfile.mkdtemp(prefix="pl-up-"))  # mode 0700, as a newcomer's clone in a temporary folder
     data_dir = base / "data"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PEOPLELINKS_SECRET_KEY")}
@@ -99,13 +98,15 @@ def up() -> Iterator[Up]:
                 process.kill()
                 process.wait()
         # Whatever happened above, leave no server behind.
+        cluster = cluster_root(data_dir)
         for pid_file, signum in (
-            (data_dir / "postgres" / "data" / "postmaster.pid", signal.SIGQUIT),
+            (cluster / "data" / "postmaster.pid", signal.SIGQUIT),
             (data_dir / "redis" / "redis.pid", signal.SIGKILL),
         ):
             pid = _pid_in(pid_file)
             if pid is not None and _alive(pid):
                 os.kill(pid, signum)
+        shutil.rmtree(cluster, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -129,7 +130,11 @@ def test_up_embeds_the_servers_serves_the_demo_and_stops_cleanly(up: Up) -> None
     assert f"{up.url}/dashboards" in banner and f"{up.url}/schema" in banner
     credentials = up.data_dir / "demo-credentials.json"
     assert credentials.stat().st_mode & 0o777 == 0o600
-    postgres_pid = _pid_in(up.data_dir / "postgres" / "data" / "postmaster.pid")
+    cluster = cluster_root(up.data_dir)
+    if os.geteuid() == 0:
+        assert not cluster.is_relative_to(up.data_dir), "the postgres OS user cannot pass a 0700 folder"
+        assert cluster.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+    postgres_pid = _pid_in(cluster / "data" / "postmaster.pid")
     redis_pid = _pid_in(up.data_dir / "redis" / "redis.pid")
     assert postgres_pid and redis_pid and _alive(postgres_pid) and _alive(redis_pid)
 
@@ -151,9 +156,15 @@ def test_up_embeds_the_servers_serves_the_demo_and_stops_cleanly(up: Up) -> None
         assert rates.status_code == 200, rates.text
         assert rates.json()["overall"]["sent"]["value"] > 0
         assert http.get("/dashboards").status_code == 200
+        funder = re.search(r"^\s+funder\s+(\S+@\S+)$", banner, re.M)
+        assert funder, banner
+        funder_login = http.post("/v1/auth/login", json={"email": funder.group(1), "password": password.group(1)})
+        funder_auth = {"Authorization": f"Bearer {funder_login.json()['access_token']}"}
+        released = http.get("/v1/reports/outcomes", headers=funder_auth)
+        assert released.status_code == 200, "up releases the last quarter, so the demo funder has a report"
 
     up.process.send_signal(signal.SIGTERM)
     assert up.process.wait(timeout=30) == 0, up.output()
     assert not _alive(postgres_pid), "the embedded PostgreSQL is still running"
     assert not _alive(redis_pid), "the embedded Redis is still running"
-    assert not (up.data_dir / "postgres" / "data" / "postmaster.pid").exists()
+    assert not (cluster / "data" / "postmaster.pid").exists()
