@@ -339,6 +339,15 @@ class EventStore:
         )
         return {row["stream_id"] for row in rows}
 
+    async def records_of_kind(self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, kind: str) -> list[str]:
+        """The stream ids of every record of one kind (participant, contact, employer) not removed."""
+        rows = await conn.fetch(
+            "SELECT stream_id FROM streams WHERE programme_id = $1 AND kind = $2 AND NOT removed ORDER BY stream_id",
+            programme_id,
+            kind,
+        )
+        return [row["stream_id"] for row in rows]
+
     async def read_all(self, after: Cursor, limit: int = 1000, conn: Connection | None = None) -> list[RecordedEvent]:
         """The next events of the whole store in gap-free order (see the module docstring)."""
         target: Connection | asyncpg.Pool = conn if conn is not None else self._pool

@@ -129,7 +129,8 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The problem details answer for any exception a handler raises (the pages render the same answer as HTML)."""
     if isinstance(exc, DATABASE_UNAVAILABLE):
         _log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
         response = problem(503, "The database is unavailable", "retry the request", request)
@@ -207,4 +208,4 @@ def _litestar_errors(extra: Any) -> list[FieldError]:
 
 def exception_handlers() -> ExceptionHandlersMap:
     """The handler table for the Litestar app."""
-    return {Exception: _handle}
+    return {Exception: problem_for}

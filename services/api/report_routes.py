@@ -93,6 +93,16 @@ async def build_outcome_report(
     return msgspec.convert(body, OutcomeReportOut)
 
 
+async def released_outcome_report(
+    db: TenantConnection, principal: Principal, period: str | None
+) -> tuple[str, OutcomeReportOut]:
+    """The outcome report released to funders for ``period`` (the latest when None), and its period."""
+    release = await released(db, principal.programme_id, period)
+    if release is None:
+        raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
+    return release.period, msgspec.convert(release.outcomes, OutcomeReportOut)
+
+
 class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
     """An export the worker is still rendering: ask again at ``Location`` after ``Retry-After`` seconds."""
 
@@ -141,7 +151,7 @@ def _wanted(format_: str | None, accept: str | None) -> str:
     return "json"
 
 
-async def _answer(
+async def answer_report(
     db: TenantConnection,
     request: Request[Principal, Any, Any],
     report: OutcomeReportOut,
@@ -233,12 +243,9 @@ class ReportController(Controller):
                     "as_of_position": as_of_position,
                 }
             )
-            release = await released(db, request.user.programme_id, period)
-            if release is None:
-                raise InvalidRequest("period", "no report has been released to funders for this period", status=404)
-            report = msgspec.convert(release.outcomes, OutcomeReportOut)
-            return await _answer(
-                db, request, report, format, settings=settings, waker=waker, again={"period": release.period}
+            period, report = await released_outcome_report(db, request.user, period)
+            return await answer_report(
+                db, request, report, format, settings=settings, waker=waker, again={"period": period}
             )
         if period is not None:
             if from_date is not None or to_date is not None:
@@ -260,7 +267,7 @@ class ReportController(Controller):
             "as_of": report.as_of.isoformat(),
             "as_of_position": str(report.global_position),
         }
-        return await _answer(db, request, report, format, settings=settings, waker=waker, again=again)
+        return await answer_report(db, request, report, format, settings=settings, waker=waker, again=again)
 
     @get(
         "/v1/reports/monthly",
@@ -295,4 +302,4 @@ class ReportController(Controller):
         if body is None:
             raise NotFound()
         report = msgspec.convert(body, OutcomeReportOut)
-        return await _answer(db, request, report, format, settings=settings, waker=waker)
+        return await answer_report(db, request, report, format, settings=settings, waker=waker)
