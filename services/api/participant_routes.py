@@ -17,6 +17,7 @@ from domain.reporting.pipeline import Funnel, Pipeline
 from domain.reporting.relationships import Relationship, TimelineEntry
 from domain.reporting.snapshot import ViewParams
 from infra.db import TenantConnection
+from projections.caseload_queries import caseload
 from projections.funnel_queries import programme_funnel_at
 from projections.participant_views import follow_ups_at, pipeline_at, relationships_at, timeline_at
 from services.api.problems import NotFound, problem_responses
@@ -145,6 +146,16 @@ async def build_follow_ups(
     params = FollowUpParams(**{f: getattr(view, f) for f in view.__struct_fields__}, follow_up_after_days=after_days)
     items = await follow_ups_at(db, principal.programme_id, params)
     return FollowUpsOut(as_of=view.as_of, global_position=position, items=items)
+
+
+async def build_caseload(
+    db: TenantConnection, principal: Principal, *, counselor_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """The participants existing today, of one counselor (a counselor's own always) or of the whole programme."""
+    if principal.role == "counselor":
+        counselor_id = principal.user_id
+    params, _, _ = await _view(db, principal, None, counselor_id=counselor_id)
+    return await caseload(db, principal.programme_id, params)
 
 
 async def build_funnel(

@@ -51,6 +51,8 @@ PUBLIC_ROUTES = {
     # The web pages' login and their own files; every other page needs the login (tests/api/test_pages_access.py).
     "GET /app/login",
     "POST /app/login",
+    "GET /app/offline",
+    "GET /app/sw.js",
     "GET /app/static/{file_path}",
     "HEAD /app/static/{file_path}",
     "OPTIONS /app/static/{file_path}",

@@ -72,6 +72,7 @@ class World(msgspec.Struct, kw_only=True):
     log: list[dict[str, Any]]
     base_url: str
     settings: Settings
+    pipelines: dict[uuid.UUID, dict[str, Any]] = {}
 
     def names(self) -> set[str]:
         """Every participant's and contact's name in the log (no funder may see any)."""
@@ -90,6 +91,33 @@ class World(msgspec.Struct, kw_only=True):
         assert answer.status_code == 200, answer.text
         client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
         return client
+
+    def pipeline(self, participant_id: uuid.UUID) -> dict[str, Any]:
+        """A participant's pipeline as the API answers it to an admin (kept: the tests only add to it)."""
+        if participant_id not in self.pipelines:
+            answer = self.api("admin").get(f"/v1/participants/{participant_id}/pipeline")
+            assert answer.status_code == 200, answer.text
+            self.pipelines[participant_id] = answer.json()["pipeline"]
+        return self.pipelines[participant_id]
+
+    def participants_of(self, role: str, *, active: bool = True) -> list[uuid.UUID]:
+        """The participants whose counselor today is this role's user (not exited, when ``active``)."""
+        return [
+            p
+            for p in self.participants()
+            if self.pipeline(p)["counselor_id"] == str(self.user_ids[role])
+            and not (active and self.pipeline(p)["exited_on"])
+        ]
+
+    def contacts(self) -> list[uuid.UUID]:
+        """The contacts of the log."""
+        return [uuid.UUID(line["stream_id"].split("-", 1)[1]) for line in self.log if line["type"] == "contact_added"]
+
+    def events_with_id(self, participant_id: uuid.UUID, event_id: str) -> list[dict[str, Any]]:
+        """The participant's stored events with this event id (as an admin reads the stream)."""
+        answer = self.api("admin").get(f"/v1/participants/{participant_id}/events")
+        assert answer.status_code == 200, answer.text
+        return [e for e in answer.json()["events"] if e["event_id"] == event_id]
 
     def participants(self) -> list[uuid.UUID]:
         """The participants of the log, in enrolment order."""
@@ -357,6 +385,7 @@ class Browser:
     def screenshot(self, name: str) -> None:
         """The whole page at desk width and at a 360-px phone's, into docs/screenshots/."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.execute_script("window.scrollTo(0, 0)")
         for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
             self.driver.set_window_size(width, height)
             time.sleep(0.3)  # the charts resize on the window's resize event
