@@ -32,6 +32,7 @@ from services.api.events_routes import EventsController
 from services.api.pages.follow_ups import FollowUpsController
 from services.api.pages.overview import OverviewController
 from services.api.pages.participant import ParticipantPageController
+from services.api.pages.report import ReportPageController
 from services.api.pages.sessions import PageAuthentication, PageSessionCookie, SessionController, csrf_config
 from services.api.pages.site import PAGES, STATIC, page_error, template_config
 from services.api.participant_routes import ParticipantController
@@ -102,7 +103,13 @@ def create_app(
 
     pages = Router(
         path=PAGES,
-        route_handlers=[SessionController, OverviewController, FollowUpsController, ParticipantPageController],
+        route_handlers=[
+            SessionController,
+            OverviewController,
+            FollowUpsController,
+            ParticipantPageController,
+            ReportPageController,
+        ],
         # In this order: open the session cookie, find its user, then check the CSRF token of a form or script call.
         middleware=[
             DefineMiddleware(PageSessionCookie, settings=settings),

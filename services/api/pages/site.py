@@ -15,6 +15,7 @@ from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup
 
+from domain.events import CHANNELS, HIRE_SOURCES
 from services.api.problems import Problem, problem_for
 from services.api.security import PAGES_PATH, Principal
 
@@ -131,7 +132,9 @@ def day(value: dt.date | dt.datetime | str | None) -> str:
 def _configure(engine: JinjaTemplateEngine) -> None:
     environment: Environment = engine.engine
     environment.filters.update(cell=cell_td, cell_text=cell_text, label=label, day=day)
-    environment.globals.update(PAGES=PAGES, SUPPRESSED=SUPPRESSED, plain_cell=plain_cell)
+    environment.globals.update(
+        PAGES=PAGES, SUPPRESSED=SUPPRESSED, plain_cell=plain_cell, CHANNELS=CHANNELS, HIRE_SOURCES=HIRE_SOURCES
+    )
     environment.trim_blocks = True
     environment.lstrip_blocks = True
 
