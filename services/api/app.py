@@ -29,6 +29,7 @@ from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
 from services.api.events_routes import EventsController
+from services.api.pages.admin import AdminController
 from services.api.pages.follow_ups import FollowUpsController
 from services.api.pages.overview import OverviewController
 from services.api.pages.participant import ParticipantPageController
@@ -109,6 +110,7 @@ def create_app(
             FollowUpsController,
             ParticipantPageController,
             ReportPageController,
+            AdminController,
         ],
         # In this order: open the session cookie, find its user, then check the CSRF token of a form or script call.
         middleware=[

@@ -86,9 +86,9 @@ def test_a_funder_sees_the_released_report_with_no_name_and_no_suppressed_number
     for cell in page.driver.find_elements(By.CSS_SELECTOR, "td[data-suppressed]"):
         assert cell.text == "suppressed" and cell.get_attribute("data-value") is None
     charted = page.driver.execute_script(
-        """return Array.from(document.querySelectorAll("#hires-by-source tbody tr"), (row, i) =>
-             [row.cells[1].dataset.suppressed === "true", Chart.getChart(document.querySelector("#hires-by-source canvas"))
-               .data.datasets[0].data[i]]);"""
+        """const chart = Chart.getChart(document.querySelector("#hires-by-source canvas"));
+           return Array.from(document.querySelectorAll("#hires-by-source tbody tr"), (row, i) =>
+             [row.cells[1].dataset.suppressed === "true", chart.data.datasets[0].data[i]]);"""
     )
     assert all(value is None for hidden, value in charted if hidden)
     tiles = {t.find_element(By.CLASS_NAME, "name").text: t for t in page.driver.find_elements(By.CSS_SELECTOR, ".tile")}
