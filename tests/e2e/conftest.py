@@ -73,6 +73,7 @@ class World(msgspec.Struct, kw_only=True):
     base_url: str
     settings: Settings
     pipelines: dict[uuid.UUID, dict[str, Any]] = {}
+    clients: dict[str, Any] = {}
 
     def names(self) -> set[str]:
         """Every participant's and contact's name in the log (no funder may see any)."""
@@ -85,11 +86,14 @@ class World(msgspec.Struct, kw_only=True):
         return found
 
     def api(self, role: str) -> httpx.Client:
-        """The JSON API as this role's user (bearer token), to compare the pages with."""
+        """The JSON API as this role's user (bearer token), to compare the pages with; one login per role."""
+        if role in self.clients:
+            return self.clients[role]  # type: ignore[no-any-return]
         client = httpx.Client(base_url=self.base_url, timeout=60)
         answer = client.post("/v1/auth/login", json={"email": self.emails[role], "password": PASSWORD})
         assert answer.status_code == 200, answer.text
         client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        self.clients[role] = client
         return client
 
     def pipeline(self, participant_id: uuid.UUID) -> dict[str, Any]:
@@ -154,6 +158,7 @@ def e2e_settings(e2e_database: str, tmp_path_factory: pytest.TempPathFactory) ->
             "PEOPLELINKS_MASTER_KEY": MASTER_KEY,
             "PEOPLELINKS_ERASURE_LEDGER": str(tmp_path_factory.mktemp("e2e") / "erasure-ledger.jsonl"),
             "PEOPLELINKS_EXPORT_WAIT_SECONDS": "20",
+            "PEOPLELINKS_ACCESS_TOKEN_TTL": "3600",  # the tests keep one API login per role for the whole run
         }
     )
 

@@ -19,7 +19,8 @@ def violations(page: Browser) -> list[dict[str, Any]]:
     result = page.driver.execute_async_script(
         """
         const done = arguments[arguments.length - 1];
-        axe.run(document, {resultTypes: ["violations"]}).then((r) => done(r.violations), (e) => done([{id: String(e)}]));
+        axe.run(document, {resultTypes: ["violations"]})
+          .then((r) => done(r.violations), (e) => done([{id: String(e)}]));
         """
     )
     return [

@@ -26,7 +26,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.middleware.session import SessionMiddleware
 from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -174,7 +174,7 @@ class SessionController(Controller):
         return Redirect(landing(request.user), status_code=303)
 
     @get("/login", opt=public(), sync_to_thread=False)
-    def login_page(self, request: Request[Any, Any, Any], next: str | None = None) -> Response[Any]:
+    def login_page(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Response[Any]:
         user = request.scope.get("user")
         if isinstance(user, Principal):
             return Redirect(_safe_next(next) or landing(user), status_code=303)
