@@ -6,6 +6,7 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 
+from services.api.pages.site import label
 from tests.e2e.conftest import Browser
 
 QUERY = "from=2026-01-01&to=2026-06-30&as_of=2026-11-30"
@@ -18,11 +19,6 @@ def same(page_cell: dict[str, str | None], api_cell: dict[str, Any]) -> bool:
     if api_cell["value"] is None:
         return page_cell["value"] == "" and page_cell["text"] == "n/a"
     return page_cell["value"] is not None and float(page_cell["value"]) == float(api_cell["value"])
-
-
-def label(key: str) -> str:
-    text = key.replace("_", " ")
-    return text[:1].upper() + text[1:]
 
 
 def test_the_overviews_figures_equal_the_apis(page: Browser) -> None:

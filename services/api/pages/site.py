@@ -114,8 +114,13 @@ def plain_cell(value: float | int | None) -> dict[str, Any]:
     return {"value": value, "suppressed": False}
 
 
+_SPELLED: Final = {"linkedin": "LinkedIn"}
+
+
 def label(value: object) -> str:
     """An enum value as a person reads it: ``online_application`` → "Online application"."""
+    if str(value) in _SPELLED:
+        return _SPELLED[str(value)]
     text = str(value).replace("_", " ")
     return text[:1].upper() + text[1:]
 
