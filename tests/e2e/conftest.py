@@ -183,7 +183,7 @@ async def served(e2e_settings: Settings) -> AsyncIterator[str]:
             lifespan="on",
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=2,
         )
     )
     thread = threading.Thread(target=server.run, name="peoplelinks-e2e-api", daemon=True)
@@ -257,7 +257,7 @@ async def world(e2e_settings: Settings, e2e_worker_pool: asyncpg.Pool, served: s
         await owner_sets_suppression(e2e_settings, programme_id, 5)
         released = await http.post("/v1/reports/releases", json={"period": RELEASED})
         assert released.status_code == 201, released.text
-    yield World(
+    world = World(
         programme_id=programme_id,
         emails=emails,
         user_ids=user_ids,
@@ -265,6 +265,9 @@ async def world(e2e_settings: Settings, e2e_worker_pool: asyncpg.Pool, served: s
         base_url=served,
         settings=e2e_settings,
     )
+    yield world
+    for client in world.clients.values():
+        client.close()  # an open keep-alive connection would hold the server's shutdown up
     stop.set()
     await asyncio.to_thread(renderer.join, 30)
 
@@ -281,8 +284,11 @@ async def owner_sets_suppression(settings: Settings, programme_id: uuid.UUID, su
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[WebDriver]:
-    """Debian's Chromium, headless, with a fresh profile; the same one for every test (cookies cleared between)."""
+def browser(served: str) -> Iterator[WebDriver]:
+    """Debian's Chromium, headless, with a fresh profile; the same one for every test (cookies cleared between).
+
+    It is closed before the server stops (it needs ``served``), so that no open connection holds the server up.
+    """
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are needed: scripts/services.sh installs them")
     profile = tempfile.mkdtemp(prefix="peoplelinks-chromium-")
@@ -345,14 +351,20 @@ class Browser:
         self.open("/app/login")
         self.driver.find_element(By.ID, "email").send_keys(self.world.emails[role])
         self.driver.find_element(By.ID, "password").send_keys(PASSWORD)
-        self.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.click_and_load(self.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
         try:
             self.wait_for("header nav")
         except Exception as e:
             raise AssertionError(f"no page after logging in as {role}: {self.driver.current_url}\n{self.text()}") from e
 
+    def click_and_load(self, element: Any, seconds: float = 30) -> None:
+        """Click what sends a form or follows a link, and wait until the next page has replaced this one."""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, seconds, poll_frequency=0.05).until(expected_conditions.staleness_of(old))
+
     def wait_for(self, css: str, seconds: float = 20) -> Any:
-        return WebDriverWait(self.driver, seconds).until(
+        return WebDriverWait(self.driver, seconds, poll_frequency=0.05).until(
             expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
         )
 
@@ -364,21 +376,15 @@ class Browser:
 
     def table(self, figure_id: str) -> dict[str, list[dict[str, str | None]]]:
         """A figures table by row label: each cell's text and exact value (``data-value``), as the page holds them."""
-        rows: dict[str, list[dict[str, str | None]]] = {}
-        for row in self.driver.find_elements(By.CSS_SELECTOR, f"#{figure_id} tbody tr"):
-            heads = row.find_elements(By.CSS_SELECTOR, "th")
-            if not heads:
-                continue
-            cells = row.find_elements(By.CSS_SELECTOR, "td")
-            rows[heads[0].text.strip()] = [
-                {
-                    "text": c.text.strip(),
-                    "value": c.get_attribute("data-value"),
-                    "suppressed": c.get_attribute("data-suppressed"),
-                }
-                for c in cells
-            ]
-        return rows
+        rows = self.driver.execute_script(
+            """return Array.from(document.querySelectorAll(`#${arguments[0]} tbody tr`))
+                 .filter((row) => row.querySelector("th"))
+                 .map((row) => [row.querySelector("th").innerText.trim(), Array.from(row.querySelectorAll("td"), (c) =>
+                   ({text: c.innerText.trim(), value: c.getAttribute("data-value"),
+                     suppressed: c.getAttribute("data-suppressed")}))]);""",
+            figure_id,
+        )
+        return {label: cells for label, cells in rows}
 
     def offline(self, offline: bool) -> None:
         """DevTools network emulation: the page loses (or gets back) its network, as on a train."""
@@ -393,10 +399,10 @@ class Browser:
         self.driver.execute_script("window.scrollTo(0, 0)")
         for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
             self.driver.set_window_size(width, height)
-            time.sleep(0.3)  # the charts resize on the window's resize event
+            time.sleep(0.15)  # the charts resize on the window's resize event
             full = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
             self.driver.set_window_size(width, min(max(full, height), 6000))
-            time.sleep(0.3)
+            time.sleep(0.15)
             self.driver.save_screenshot(str(SCREENSHOTS / f"{name}-{label}.png"))
         self.driver.set_window_size(*DESKTOP)
 

@@ -17,13 +17,13 @@ def test_an_admin_adds_a_user_changes_a_role_and_the_settings(page: Browser) -> 
     page.driver.find_element(By.ID, "new-email").send_keys(email)
     Select(page.driver.find_element(By.ID, "new-role")).select_by_value("counselor")
     page.driver.find_element(By.ID, "new-password").send_keys(PASSWORD)
-    page.driver.find_element(By.CSS_SELECTOR, 'form[action$="/admin/users"] button').click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, 'form[action$="/admin/users"] button'))
     assert page.wait_for("#done").text == "The user was added."
     row = next(r for r in page.driver.find_elements(By.CSS_SELECTOR, "#users tbody tr") if email in r.text)
     user_id = row.get_attribute("data-user-id")
 
     Select(row.find_element(By.TAG_NAME, "select")).select_by_value("staff")
-    row.find_element(By.TAG_NAME, "button").click()
+    page.click_and_load(row.find_element(By.TAG_NAME, "button"))
     assert page.wait_for("#done").text == "The role was changed."
     selected = Select(page.driver.find_element(By.ID, f"role-{user_id}")).first_selected_option
     assert selected.get_attribute("value") == "staff"
@@ -33,7 +33,7 @@ def test_an_admin_adds_a_user_changes_a_role_and_the_settings(page: Browser) -> 
 
     page.driver.find_element(By.ID, "follow_up_after_days").clear()
     page.driver.find_element(By.ID, "follow_up_after_days").send_keys("8")
-    page.driver.find_element(By.CSS_SELECTOR, "#settings-form button").click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, "#settings-form button"))
     assert page.wait_for("#done").text == "The settings were saved."
     assert page.driver.find_element(By.ID, "follow_up_after_days").get_attribute("value") == "8"
     page.screenshot("admin")
@@ -41,7 +41,7 @@ def test_an_admin_adds_a_user_changes_a_role_and_the_settings(page: Browser) -> 
     # Back to 7, as the other tests expect.
     page.driver.find_element(By.ID, "follow_up_after_days").clear()
     page.driver.find_element(By.ID, "follow_up_after_days").send_keys("7")
-    page.driver.find_element(By.CSS_SELECTOR, "#settings-form button").click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, "#settings-form button"))
     assert page.wait_for("#done").text == "The settings were saved."
 
 
@@ -50,7 +50,7 @@ def test_the_last_admin_cannot_give_up_the_role(page: Browser) -> None:
     page.open("/app/admin")
     me = page.world.user_ids["admin"]
     Select(page.driver.find_element(By.ID, f"role-{me}")).select_by_value("staff")
-    page.driver.find_element(By.CSS_SELECTOR, f'tr[data-user-id="{me}"] button').click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, f'tr[data-user-id="{me}"] button'))
     assert "the programme needs at least one admin" in page.wait_for(".status").text
 
 
@@ -58,5 +58,5 @@ def test_a_form_without_its_csrf_token_is_refused(page: Browser) -> None:
     page.login("admin")
     page.open("/app/admin")
     page.driver.execute_script("document.querySelectorAll('input[name=_csrf_token]').forEach((i) => i.remove())")
-    page.driver.find_element(By.CSS_SELECTOR, "#settings-form button").click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, "#settings-form button"))
     assert "CSRF token verification failed" in page.wait_for(".status").text

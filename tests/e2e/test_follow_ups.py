@@ -40,7 +40,7 @@ def entry_state(page: Browser, event_id: str) -> str | None:
 
 
 def wait_for_state(page: Browser, event_id: str, state: str, seconds: float = 20) -> None:
-    WebDriverWait(page.driver, seconds).until(lambda _: entry_state(page, event_id) == state)
+    WebDriverWait(page.driver, seconds, poll_frequency=0.05).until(lambda _: entry_state(page, event_id) == state)
 
 
 def week_row(page: Browser, week: str) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ def test_a_wrong_password_is_refused_and_no_session_is_made(page: Browser) -> No
     page.open("/app/login")
     page.driver.find_element(By.ID, "email").send_keys(page.world.emails["staff"])
     page.driver.find_element(By.ID, "password").send_keys("not the password")
-    page.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
     assert "Wrong e-mail or password" in page.wait_for("#login-error").text
     assert "peoplelinks_session" not in {c["name"] for c in page.driver.get_cookies()}
 
@@ -42,6 +42,6 @@ def test_a_page_asked_for_without_a_login_leads_to_the_login_and_back(page: Brow
     assert "/app/login" in page.driver.current_url
     page.driver.find_element(By.ID, "email").send_keys(page.world.emails["staff"])
     page.driver.find_element(By.ID, "password").send_keys("correct horse battery")
-    page.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
     page.wait_for("#placement-title")
     assert page.driver.current_url.endswith("/app/overview?as_of=2026-06-30")

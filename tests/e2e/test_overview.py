@@ -77,7 +77,7 @@ def test_the_period_and_as_of_pickers_ask_for_that_report(page: Browser) -> None
     page.driver.find_element(By.ID, "from").send_keys("01012026")  # a date input takes the typed digits
     page.driver.find_element(By.ID, "to").send_keys("03312026")
     page.driver.find_element(By.ID, "as_of").send_keys("06302026")
-    page.driver.find_element(By.CSS_SELECTOR, ".pickers button").click()
+    page.click_and_load(page.driver.find_element(By.CSS_SELECTOR, ".pickers button"))
     page.wait_for("#hires-by-source canvas")
     assert "from=2026-01-01&to=2026-03-31&as_of=2026-06-30" in page.driver.current_url
     report = page.world.api("admin").get("/v1/reports/outcomes?from=2026-01-01&to=2026-03-31&as_of=2026-06-30").json()
