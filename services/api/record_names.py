@@ -2,7 +2,8 @@
 
 Read models hold ids only; names live in the events, personal ones sealed under
 their subject's key. They are read here through the same two steps as
-``GET /v1/…/events``: the store's streams, then ``SubjectKeys.open_events``.
+``GET /v1/…/events``: the store's events (only those that name), then
+``SubjectKeys.open_events``.
 """
 
 from __future__ import annotations
@@ -53,8 +54,7 @@ async def record_names(
     wanted = {stream_id_of(kind, record_id): record_id for kind, record_id in records}
     if not wanted:
         return {}
-    streams = await store.read_streams(conn, programme_id, list(wanted))
-    naming = [event for events in streams.values() for event in events if event.type in NAMING_EVENTS]
+    naming = await store.read_streams_of_types(conn, programme_id, list(wanted), sorted(NAMING_EVENTS))
     opened = await keys.open_events(conn, programme_id, naming)
     found: dict[str, dict[str, Any]] = {}
     for event in opened.events:
