@@ -121,6 +121,72 @@ async def counselors_among(
     return frozenset(row["user_id"] for row in rows)
 
 
+class LastAdmin(Exception):
+    """The change would leave the programme without an active admin (no one could manage it any more)."""
+
+
+class UserListing(msgspec.Struct, frozen=True, kw_only=True):
+    """A user as the admin's list shows them."""
+
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    active: bool
+    created_at: dt.datetime
+
+
+async def list_users(conn: Connection, programme_id: uuid.UUID) -> list[UserListing]:
+    """The programme's users, active ones first, by e-mail."""
+    rows = await conn.fetch(
+        """SELECT user_id, email, role, disabled_at IS NULL AS active, created_at FROM users
+           WHERE programme_id = $1 ORDER BY disabled_at IS NOT NULL, email""",
+        programme_id,
+    )
+    return [UserListing(**dict(row)) for row in rows]
+
+
+async def change_role(conn: Connection, programme_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> bool:
+    """Give a user of the programme another role; False when no such user. Raises ``LastAdmin``.
+
+    The users of the programme are locked for the check, so that two admins
+    demoting each other at once cannot both succeed and leave none.
+    """
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT user_id, role FROM users WHERE programme_id = $1 AND disabled_at IS NULL FOR UPDATE", programme_id
+        )
+        current = {row["user_id"]: row["role"] for row in rows}
+        if user_id not in current:
+            return False
+        admins = {u for u, r in current.items() if r == "admin"}
+        if role != "admin" and admins == {user_id}:
+            raise LastAdmin()
+        await conn.execute(
+            "UPDATE users SET role = $3 WHERE programme_id = $1 AND user_id = $2", programme_id, user_id, role
+        )
+    return True
+
+
+class ProgrammeSettingsChange(msgspec.Struct, frozen=True, kw_only=True):
+    """The programme settings an admin may change (reports.md: time zone, suppression, follow-up interval)."""
+
+    time_zone: str
+    suppress_below: int
+    follow_up_after_days: int
+
+
+async def change_programme_settings(conn: Connection, programme_id: uuid.UUID, change: ProgrammeSettingsChange) -> None:
+    """Store new settings for the programme (the caller has checked the time zone's name)."""
+    await conn.execute(
+        """UPDATE programmes SET time_zone = $2, suppress_below = $3, follow_up_after_days = $4
+           WHERE programme_id = $1""",
+        programme_id,
+        change.time_zone,
+        change.suppress_below,
+        change.follow_up_after_days,
+    )
+
+
 # -- Login throttling ---------------------------------------------------------
 
 

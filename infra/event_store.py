@@ -301,6 +301,24 @@ class EventStore:
             found[row["stream_id"]].append(_record(row))
         return found
 
+    async def read_streams_of_types(
+        self,
+        conn: Connection | asyncpg.Pool,
+        programme_id: uuid.UUID,
+        stream_ids: Sequence[str],
+        types: Sequence[str],
+    ) -> list[RecordedEvent]:
+        """The events of the named streams whose type is one of ``types``, in stream and version order."""
+        rows = await conn.fetch(
+            f"""SELECT {_COLUMNS} FROM events
+                WHERE programme_id = $1 AND stream_id = ANY($2::text[]) AND type = ANY($3::text[])
+                ORDER BY stream_id, stream_version""",
+            programme_id,
+            list(stream_ids),
+            list(types),
+        )
+        return [_record(row) for row in rows]
+
     async def read_stream_after(
         self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, stream_id: str, after_version: int
     ) -> list[RecordedEvent]:
@@ -338,6 +356,15 @@ class EventStore:
             list(stream_ids),
         )
         return {row["stream_id"] for row in rows}
+
+    async def records_of_kind(self, conn: Connection | asyncpg.Pool, programme_id: uuid.UUID, kind: str) -> list[str]:
+        """The stream ids of every record of one kind (participant, contact, employer) not removed."""
+        rows = await conn.fetch(
+            "SELECT stream_id FROM streams WHERE programme_id = $1 AND kind = $2 AND NOT removed ORDER BY stream_id",
+            programme_id,
+            kind,
+        )
+        return [row["stream_id"] for row in rows]
 
     async def read_all(self, after: Cursor, limit: int = 1000, conn: Connection | None = None) -> list[RecordedEvent]:
         """The next events of the whole store in gap-free order (see the module docstring)."""

@@ -24,6 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    # How long a login to the web pages lasts (its session cookie and its session row): a working day.
+    page_session_seconds: int = 12 * 3600
     # Login throttling: this many failures within the window lock an e-mail
     # address (or a client address) out for the lockout.
     login_max_failures_per_email: int = 5
@@ -113,6 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             secret_key=secret or secrets.token_urlsafe(32),
             access_token_ttl_seconds=_int("PEOPLELINKS_ACCESS_TOKEN_TTL", defaults.access_token_ttl_seconds),
             refresh_token_ttl_seconds=_int("PEOPLELINKS_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl_seconds),
+            page_session_seconds=_int("PEOPLELINKS_PAGE_SESSION_SECONDS", defaults.page_session_seconds),
             login_max_failures_per_email=_int(
                 "PEOPLELINKS_LOGIN_MAX_FAILURES_PER_EMAIL", defaults.login_max_failures_per_email
             ),

@@ -30,6 +30,11 @@ if [ "$install_only" = 1 ]; then
   exit 0
 fi
 
+# The browser tests (tests/e2e) drive Debian's Chromium through its ChromeDriver: no browser download at run time.
+if [ "${PEOPLELINKS_NO_BROWSER:-0}" != 1 ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; }; then
+  need_package chromium chromium-driver fonts-dejavu-core
+fi
+
 if ! pg_up; then
   command -v pg_ctlcluster >/dev/null 2>&1 || need_package postgresql postgresql-contrib
   version=$(ls /etc/postgresql | sort -V | tail -n 1)

@@ -559,7 +559,9 @@ def _print_banner(
     options: UpOptions, credentials: DemoCredentials, postgres: EmbeddedPostgres | None, redis: EmbeddedRedis | None
 ) -> None:
     url = _public_url(options.host, options.port)
-    rows = [("API", url), ("dashboards", f"{url}/dashboards"), ("OpenAPI", f"{url}/schema")]
+    # The pages' session cookie is Secure: browsers keep it over plain HTTP for localhost only.
+    pages = url.replace("//127.0.0.1:", "//localhost:").replace("//[::1]:", "//localhost:")
+    rows = [("API", url), ("pages", f"{pages}/app/"), ("dashboards", f"{url}/dashboards"), ("OpenAPI", f"{url}/schema")]
     if postgres is not None:
         rows.append(("PostgreSQL", f"embedded on 127.0.0.1:{postgres.port}, data in {postgres.root}"))
     if redis is not None:

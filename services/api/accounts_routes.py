@@ -106,7 +106,8 @@ def _tokens(settings: Settings, grant: SessionGrant) -> TokenOut:
     )
 
 
-def _login_policy(settings: Settings) -> LoginPolicy:
+def login_policy(settings: Settings) -> LoginPolicy:
+    """The login throttling of these settings (the JSON login and the pages' login share it)."""
     return LoginPolicy(
         max_failures_per_email=settings.login_max_failures_per_email,
         max_failures_per_client=settings.login_max_failures_per_client,
@@ -149,7 +150,7 @@ class AccountsController(Controller):
             email=data.email,
             password=data.password,
             client_address=client,
-            policy=_login_policy(settings),
+            policy=login_policy(settings),
             key=settings.secret_key.encode(),
         )
         if account is None:

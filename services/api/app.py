@@ -10,11 +10,12 @@ from typing import Any
 
 import asyncpg
 import swagger_ui_bundle  # type: ignore[import-untyped]
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -33,6 +34,13 @@ from services.api.dashboard_routes import DashboardController, send_dashboard_cs
 from services.api.events_routes import STREAM_ROUTES, EventsController
 from services.api.limits import report_quota_guard
 from services.api.openapi_types import JsonNumberSchema
+from services.api.pages.admin import AdminController
+from services.api.pages.follow_ups import FollowUpsController
+from services.api.pages.overview import OverviewController
+from services.api.pages.participant import ParticipantPageController
+from services.api.pages.report import ReportPageController
+from services.api.pages.sessions import PageAuthentication, PageSessionCookie, SessionController, csrf_config
+from services.api.pages.site import PAGES, STATIC, page_error, template_config
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
 from services.api.problems import exception_handlers, problem
@@ -104,6 +112,25 @@ def create_app(
         async with tenant_connection(holder["pool"], request.user.programme_id) as conn:
             yield conn
 
+    pages = Router(
+        path=PAGES,
+        route_handlers=[
+            SessionController,
+            OverviewController,
+            FollowUpsController,
+            ParticipantPageController,
+            ReportPageController,
+            AdminController,
+        ],
+        # In this order: open the session cookie, find its user, then check the CSRF token of a form or script call.
+        middleware=[
+            DefineMiddleware(PageSessionCookie, settings=settings),
+            DefineMiddleware(PageAuthentication, pool=lambda: holder["pool"]),
+            DefineMiddleware(CSRFMiddleware, config=csrf_config(settings)),
+        ],
+        exception_handlers={Exception: page_error},
+        include_in_schema=False,
+    )
     handlers = exception_handlers()
     handlers[AuthFailed] = _auth_failed
     return Litestar(
@@ -119,6 +146,10 @@ def create_app(
             ReleaseController,
             ReportController,
             StatusController,
+            pages,
+            create_static_files_router(
+                path=f"{PAGES}/static", directories=[STATIC], opt=public(), include_in_schema=False, name="page-assets"
+            ),
             create_static_files_router(
                 path=DOCS_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], opt=public(), include_in_schema=False
             ),
@@ -177,6 +208,7 @@ def create_app(
             security=[{"bearer": []}],
         ),
         plugins=[JsonNumberSchema()],
+        template_config=template_config(),
         debug=False,
         logging_config=None,  # the process configures logging (services/observability.py); Litestar would replace it
     )

@@ -158,7 +158,8 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(value)
 
 
-def _metadata(request: Request[Any, Any, Any], principal: Principal) -> Metadata:
+def recording_metadata(request: Request[Any, Any, Any], principal: Principal) -> Metadata:
+    """Who records and why: the caller, and the correlation and causation ids of the request (or new ones)."""
     request_id = uuid.uuid4()
 
     def header_uuid(name: str) -> uuid.UUID | None:
@@ -224,7 +225,7 @@ def _record_route(kind: StreamKind) -> HTTPRouteHandler:
         outcome = await recorder.record(
             principal.programme_id,
             incoming,
-            _metadata(request, principal),
+            recording_metadata(request, principal),
             expected_versions=None if expected is None else {stream_id: expected},
         )
         return _out(outcome.results[0])
@@ -315,7 +316,7 @@ class EventsController(Controller):
         if participants and principal.role == "counselor":
             async with tenant_connection(recorder.pool, principal.programme_id) as conn:
                 await check_assigned(conn, principal, participants, allow_new=True)
-        outcome = await recorder.record(principal.programme_id, incoming, _metadata(request, principal))
+        outcome = await recorder.record(principal.programme_id, incoming, recording_metadata(request, principal))
         return BatchOut(
             global_position=max(r.global_position for r in outcome.results),
             results=[_out(r) for r in outcome.results],

@@ -17,6 +17,7 @@ from domain.reporting.pipeline import Funnel, Pipeline
 from domain.reporting.relationships import Relationship, TimelineEntry
 from domain.reporting.snapshot import ViewParams
 from infra.db import TenantConnection
+from projections.caseload_queries import caseload
 from projections.funnel_queries import programme_funnel_at
 from projections.participant_views import follow_ups_at, pipeline_at, relationships_at, timeline_at
 from services.api.limits import report_quota
@@ -94,6 +95,84 @@ async def _require_participant(db: TenantConnection, programme_id: uuid.UUID, pa
         raise NotFound()
 
 
+async def build_timeline(
+    db: TenantConnection, principal: Principal, participant_id: uuid.UUID, *, as_of: dt.date | None
+) -> TimelineOut:
+    """A participant's timeline as the API answers it (the pages read it through here too)."""
+    await _require_participant(db, principal.programme_id, participant_id)
+    params, position, _ = await _view(db, principal, as_of)
+    return TimelineOut(
+        participant_id=participant_id,
+        as_of=params.as_of,
+        global_position=position,
+        entries=await timeline_at(db, principal.programme_id, participant_id, params),
+    )
+
+
+async def build_relationships(
+    db: TenantConnection, principal: Principal, participant_id: uuid.UUID, *, as_of: dt.date | None
+) -> RelationshipsOut:
+    """A participant's relationships, each with its stage and its own timeline."""
+    await _require_participant(db, principal.programme_id, participant_id)
+    params, position, _ = await _view(db, principal, as_of)
+    return RelationshipsOut(
+        participant_id=participant_id,
+        as_of=params.as_of,
+        global_position=position,
+        relationships=await relationships_at(db, principal.programme_id, participant_id, params),
+    )
+
+
+async def build_pipeline(
+    db: TenantConnection, principal: Principal, participant_id: uuid.UUID, *, as_of: dt.date | None
+) -> PipelineOut:
+    """A participant's pipeline: first dates, jobs, the current job's retention milestones."""
+    await _require_participant(db, principal.programme_id, participant_id)
+    params, position, _ = await _view(db, principal, as_of)
+    found = await pipeline_at(db, principal.programme_id, participant_id, params)
+    if found is None:
+        raise NotFound()
+    return PipelineOut(as_of=params.as_of, global_position=position, pipeline=found)
+
+
+async def build_follow_ups(
+    db: TenantConnection, principal: Principal, *, as_of: dt.date | None, counselor_id: uuid.UUID | None
+) -> FollowUpsOut:
+    """The follow-up queue for this caller: a counselor's own participants' items, or anyone's for staff."""
+    if principal.role == "counselor":
+        if counselor_id not in (None, principal.user_id):
+            raise PermissionDeniedException("counselors see their own follow-ups")
+        counselor_id = principal.user_id
+    view, position, after_days = await _view(db, principal, as_of, counselor_id=counselor_id)
+    params = FollowUpParams(**{f: getattr(view, f) for f in view.__struct_fields__}, follow_up_after_days=after_days)
+    items = await follow_ups_at(db, principal.programme_id, params)
+    return FollowUpsOut(as_of=view.as_of, global_position=position, items=items)
+
+
+async def build_caseload(
+    db: TenantConnection, principal: Principal, *, counselor_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """The participants existing today, of one counselor (a counselor's own always) or of the whole programme."""
+    if principal.role == "counselor":
+        counselor_id = principal.user_id
+    params, _, _ = await _view(db, principal, None, counselor_id=counselor_id)
+    return await caseload(db, principal.programme_id, params)
+
+
+async def build_funnel(
+    db: TenantConnection,
+    principal: Principal,
+    *,
+    as_of: dt.date | None,
+    cohort: str | None,
+    counselor_id: uuid.UUID | None,
+) -> FunnelOut:
+    """The programme funnel: how many participants reached each step, as of a day."""
+    params, position, _ = await _view(db, principal, as_of, cohort=cohort, counselor_id=counselor_id)
+    funnel = await programme_funnel_at(db, principal.programme_id, params)
+    return FunnelOut(as_of=params.as_of, global_position=position, funnel=funnel)
+
+
 PARTICIPANT_READ = {**roles(*STAFF_AND_COUNSELORS), **participant_scoped("participant_id")}
 PARTICIPANT_PROBLEMS = problem_responses(400, 401, 403, 404, 422)
 
@@ -117,14 +196,7 @@ class ParticipantController(Controller):
         db: NamedDependency[TenantConnection],
         as_of: AsOfQuery = None,
     ) -> TimelineOut:
-        await _require_participant(db, request.user.programme_id, participant_id)
-        params, position, _ = await _view(db, request.user, as_of)
-        return TimelineOut(
-            participant_id=participant_id,
-            as_of=params.as_of,
-            global_position=position,
-            entries=await timeline_at(db, request.user.programme_id, participant_id, params),
-        )
+        return await build_timeline(db, request.user, participant_id, as_of=as_of)
 
     @get(
         "/v1/participants/{participant_id:uuid}/relationships",
@@ -140,14 +212,7 @@ class ParticipantController(Controller):
         db: NamedDependency[TenantConnection],
         as_of: AsOfQuery = None,
     ) -> RelationshipsOut:
-        await _require_participant(db, request.user.programme_id, participant_id)
-        params, position, _ = await _view(db, request.user, as_of)
-        return RelationshipsOut(
-            participant_id=participant_id,
-            as_of=params.as_of,
-            global_position=position,
-            relationships=await relationships_at(db, request.user.programme_id, participant_id, params),
-        )
+        return await build_relationships(db, request.user, participant_id, as_of=as_of)
 
     @get(
         "/v1/participants/{participant_id:uuid}/pipeline",
@@ -163,12 +228,7 @@ class ParticipantController(Controller):
         db: NamedDependency[TenantConnection],
         as_of: AsOfQuery = None,
     ) -> PipelineOut:
-        await _require_participant(db, request.user.programme_id, participant_id)
-        params, position, _ = await _view(db, request.user, as_of)
-        found = await pipeline_at(db, request.user.programme_id, participant_id, params)
-        if found is None:
-            raise NotFound()
-        return PipelineOut(as_of=params.as_of, global_position=position, pipeline=found)
+        return await build_pipeline(db, request.user, participant_id, as_of=as_of)
 
     @get(
         "/v1/follow-ups",
@@ -184,17 +244,7 @@ class ParticipantController(Controller):
         as_of: AsOfQuery = None,
         counselor_id: FromQuery[uuid.UUID | None] = None,
     ) -> FollowUpsOut:
-        principal = request.user
-        if principal.role == "counselor":
-            if counselor_id not in (None, principal.user_id):
-                raise PermissionDeniedException("counselors see their own follow-ups")
-            counselor_id = principal.user_id
-        view, position, after_days = await _view(db, principal, as_of, counselor_id=counselor_id)
-        params = FollowUpParams(
-            **{f: getattr(view, f) for f in view.__struct_fields__}, follow_up_after_days=after_days
-        )
-        items = await follow_ups_at(db, principal.programme_id, params)
-        return FollowUpsOut(as_of=view.as_of, global_position=position, items=items)
+        return await build_follow_ups(db, request.user, as_of=as_of, counselor_id=counselor_id)
 
     @get(
         "/v1/dashboards/funnel",
@@ -211,6 +261,4 @@ class ParticipantController(Controller):
         cohort: FromQuery[str | None] = None,
         counselor_id: FromQuery[uuid.UUID | None] = None,
     ) -> FunnelOut:
-        params, position, _ = await _view(db, request.user, as_of, cohort=cohort, counselor_id=counselor_id)
-        funnel = await programme_funnel_at(db, request.user.programme_id, params)
-        return FunnelOut(as_of=params.as_of, global_position=position, funnel=funnel)
+        return await build_funnel(db, request.user, as_of=as_of, cohort=cohort, counselor_id=counselor_id)

@@ -186,7 +186,8 @@ def database_unavailable_problem(request: Request[Any, Any, Any]) -> Response[Pr
     return response
 
 
-def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The problem details answer for any exception a handler raises (the pages render the same answer as HTML)."""
     if database_unavailable(exc):
         _log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
         return database_unavailable_problem(request)
@@ -275,4 +276,4 @@ def _litestar_errors(extra: Any) -> list[FieldError]:
 
 def exception_handlers() -> ExceptionHandlersMap:
     """The handler table for the Litestar app."""
-    return {Exception: _handle}
+    return {Exception: problem_for}

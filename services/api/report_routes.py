@@ -49,6 +49,14 @@ async def build_outcome_report(pool: TenantConnection, principal: Principal, que
     )
 
 
+async def released_outcome_report(
+    db: TenantConnection, principal: Principal, period: str | None
+) -> tuple[str, OutcomeReportBody]:
+    """The outcome report released to funders for ``period`` (the latest when None), and its period."""
+    release = await released_for(db, principal.programme_id, period)
+    return release.period, msgspec.convert(release.outcomes, OutcomeReportBody)
+
+
 class ExportPending(msgspec.Struct, frozen=True, kw_only=True):
     """An export the worker is still rendering: ask again at ``Location`` after ``Retry-After`` seconds."""
 
@@ -98,7 +106,7 @@ def _wanted(format_: str | None, accept: str | None) -> str:
 
 
 @asynccontextmanager
-async def _reading(
+async def reading(
     request: Request[Principal, Any, Any], pool: asyncpg.Pool, render_slots: RenderSlots, wanted: str
 ) -> AsyncIterator[tuple[TenantConnection, RenderSlot | None]]:
     """The request's connection, and for a format this process renders (CSV, XLSX) a render slot taken first.
@@ -116,7 +124,7 @@ async def _reading(
         yield db, slot
 
 
-async def _answer(
+async def answer_report(
     db: TenantConnection,
     request: Request[Principal, Any, Any],
     report: OutcomeReportBody,
@@ -199,11 +207,10 @@ class ReportController(Controller):
         funder = request.user.role == "funder"
         if funder:
             refuse_chosen_parameters(asked.chosen())
-        async with _reading(request, pool, render_slots, wanted) as (db, slot):
+        async with reading(request, pool, render_slots, wanted) as (db, slot):
             if funder:
-                release = await released_for(db, request.user.programme_id, asked.period)
-                report = msgspec.convert(release.outcomes, OutcomeReportBody)
-                again = {"period": release.period}
+                period, report = await released_outcome_report(db, request.user, asked.period)
+                again = {"period": period}
             else:
                 report = await build_outcome_report(db, request.user, asked)
                 again = {
@@ -212,7 +219,9 @@ class ReportController(Controller):
                     "as_of": report.as_of.isoformat(),
                     "as_of_position": str(report.global_position),
                 }
-            return await _answer(db, request, report, wanted, slot=slot, settings=settings, waker=waker, again=again)
+            return await answer_report(
+                db, request, report, wanted, slot=slot, settings=settings, waker=waker, again=again
+            )
 
     @get(
         "/v1/reports/monthly",
@@ -245,9 +254,9 @@ class ReportController(Controller):
         format: FromQuery[ExportFormat | None] = None,
     ) -> Response[Any]:
         wanted = _wanted(format, request.headers.get("accept"))
-        async with _reading(request, pool, render_slots, wanted) as (db, slot):
+        async with reading(request, pool, render_slots, wanted) as (db, slot):
             body = await kept_body(db, request.user.programme_id, as_of, _audience(request.user))
             if body is None:
                 raise NotFound()
             report = msgspec.convert(body, OutcomeReportBody)
-            return await _answer(db, request, report, wanted, slot=slot, settings=settings, waker=waker)
+            return await answer_report(db, request, report, wanted, slot=slot, settings=settings, waker=waker)

@@ -27,6 +27,8 @@ from services.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, Problem, da
 PUBLIC = "public"
 # The served OpenAPI document is public: it describes the API, never its data.
 OPENAPI_PATH = "/schema"
+# The server-rendered web pages: their own login (a session cookie) and their own policy.
+PAGES_PATH = "/app"
 # Route option marking a read of one participant's record (see ``audit_participant``).
 AUDIT = "audit"
 
@@ -52,7 +54,10 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
     """
 
     def __init__(self, app: ASGIApp, secret: str, pool: Callable[[], asyncpg.Pool]) -> None:
-        super().__init__(app, exclude_from_auth_key=PUBLIC, exclude=[f"^{OPENAPI_PATH}", "^/health$"])
+        # The web pages (/app) authenticate with their session cookie instead (services/api/pages/sessions.py).
+        super().__init__(
+            app, exclude_from_auth_key=PUBLIC, exclude=[f"^{OPENAPI_PATH}", "^/health$", f"^{PAGES_PATH}(/|$)"]
+        )
         self._secret = secret
         self._pool = pool
 
@@ -226,6 +231,17 @@ DOCS_CSP = (
 )
 
 
+# The web pages load scripts, styles and images from the API itself only, and post their forms to themselves.
+PAGES_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _is_pages(path: str) -> bool:
+    return path == PAGES_PATH or path.startswith(f"{PAGES_PATH}/")
+
+
 def _is_docs(path: str) -> bool:
     return path == OPENAPI_PATH or path.startswith(f"{OPENAPI_PATH}/")
 
@@ -239,6 +255,11 @@ async def send_security_headers(message: Message, scope: Scope) -> None:
         headers[name] = value
     if _is_docs(scope["path"]):
         headers["content-security-policy"] = DOCS_CSP
+    elif _is_pages(scope["path"]):
+        headers["content-security-policy"] = PAGES_CSP
+        # Pages show records of people with convictions: no cache may keep them (nor the pages' own files, for
+        # simplicity: they are small).
+        headers["cache-control"] = "no-store"
     else:
         headers["content-security-policy"] = API_CSP
         # Answers carry records of people with convictions: no cache may keep them.
