@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import datetime as dt
 import itertools
+import math
 import os
 import platform
 import random
@@ -180,8 +181,10 @@ class Series:
     peak_mb: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
     """Failed reads by status and kind (they are timed too)."""
-    stopped: bool = False
-    """The series stopped early, after ``--max-errors`` failed reads."""
+    given_up: list[str] = field(default_factory=list)
+    """Kinds left out of the rest of the series after ``--max-errors`` failures."""
+    skipped: int = 0
+    """Reads of those kinds not asked."""
 
     def p(self, q: float, kind: str | None = None) -> float | None:
         return pct(self.latencies if kind is None else self.by_kind.get(kind, []), q)
@@ -394,8 +397,9 @@ async def time_reads(
 ) -> None:
     """The first read on its own (the process's first request), then every read, one at a time.
 
-    A failed read is timed and counted like the others, and named in ``series.errors``; after
-    ``max_errors`` of them the series stops (a read that times out would otherwise hold the run for hours).
+    A failed read is timed and counted like the others, and named in ``series.errors``. After
+    ``max_errors`` failures of one kind (a grouping, a view), the series leaves that kind out (a read
+    that runs into the statement timeout would otherwise hold the run for hours) and goes on with the others.
     """
     clients = {
         who: httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {tokens[who]}"}, timeout=600)
@@ -414,18 +418,25 @@ async def time_reads(
         task = progress.add_task(f"{series.label} ({series.audience})", total=len(reads))
         before = cpu_snapshot(api.pid)
         started = time.perf_counter()
+        failed: dict[str, int] = {}
         for read in reads:
+            if read.kind in series.given_up:
+                series.skipped += 1
+                progress.advance(task)
+                continue
             asked = time.perf_counter()
             response = await clients[read.who].get(read.path, params=read.params)
             ms = (time.perf_counter() - asked) * 1000
             wrong = failure(response, read)
             if wrong is not None:
                 series.errors[wrong] = series.errors.get(wrong, 0) + 1
-                if sum(series.errors.values()) >= max_errors:
-                    series.stopped = True
-                    console.print(f"[red]  {series.key}: stopped after {max_errors} failed reads: {series.errors}[/]")
-                    console.print(f"[red]  {response.text[:300]}[/]")
-                    break
+                failed[read.kind] = failed.get(read.kind, 0) + 1
+                if failed[read.kind] >= max_errors:
+                    series.given_up.append(read.kind)
+                    console.print(
+                        f"[red]  {series.key}: {read.kind} left out after {max_errors} failed reads "
+                        f"({wrong}, {ms:,.0f} ms): {response.text[:200]}[/]"
+                    )
             series.latencies.append(ms)
             series.by_kind.setdefault(read.kind, []).append(ms)
             series.sizes.append(len(response.content))
@@ -465,6 +476,10 @@ def measure_series(ctx: Context, series: Series, reads: Sequence[Read]) -> Serie
         series.startup_seconds = time.perf_counter() - started
         with make_progress() as progress, profiled(ctx.args.profile_dir, series.key, api.pid):
             run_async(time_reads(base_url, api, ctx.tokens, reads, series, progress, ctx.args.max_errors))
+    except Exception as e:
+        # One broken series (the API gone, a read past the client's timeout) leaves the others to measure.
+        console.print(f"[red]{series.key} broke off: {e!r}\nAPI log:[/]\n{api.log_tail()}")
+        series.errors[f"the series broke off: {type(e).__name__}"] = 1
     except BaseException:
         console.print(f"[red]API log:[/]\n{api.log_tail()}")
         raise
@@ -552,6 +567,7 @@ class Statement:
     sql: str
     args: tuple[Any, ...]
     ms: float
+    failed: bool = False
 
 
 class TimedConnection:
@@ -563,7 +579,11 @@ class TimedConnection:
 
     async def _timed(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         started = time.perf_counter()
-        value = await getattr(self._conn, method)(sql, *args)
+        try:
+            value = await getattr(self._conn, method)(sql, *args)
+        except BaseException:
+            self.statements.append(Statement(method, sql, args, (time.perf_counter() - started) * 1000, True))
+            raise
         self.statements.append(Statement(method, sql, args, (time.perf_counter() - started) * 1000))
         return value
 
@@ -606,6 +626,7 @@ class Steps:
     medians: dict[str, dict[str, float]] = field(default_factory=dict)
     statements: dict[str, float] = field(default_factory=dict)  # read -> median statements a read
     explained: list[Explained] = field(default_factory=list)
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _node_label(node: dict[str, Any]) -> str:
@@ -621,14 +642,14 @@ def _node_label(node: dict[str, Any]) -> str:
     return label
 
 
-def plan_hotspots(plan: dict[str, Any], top: int = 3) -> list[tuple[str, float]]:
-    """The plan nodes with the most time of their own (their time over all loops, less their children's)."""
+def plan_hotspots(plan: dict[str, Any], top: int = 3, key: str = "Actual Total Time") -> list[tuple[str, float]]:
+    """The plan nodes with the most time (or ``key``) of their own: theirs over all loops, less their children's."""
     found: list[tuple[str, float]] = []
 
     def walk(node: dict[str, Any]) -> None:
         children = node.get("Plans", [])
-        total = node.get("Actual Total Time", 0.0) * node.get("Actual Loops", 1)
-        inner = sum(c.get("Actual Total Time", 0.0) * c.get("Actual Loops", 1) for c in children)
+        total = node.get(key, 0.0) * node.get("Actual Loops", 1)
+        inner = sum(c.get(key, 0.0) * c.get("Actual Loops", 1) for c in children)
         found.append((_node_label(node), max(0.0, total - inner)))
         for child in children:
             walk(child)
@@ -638,14 +659,37 @@ def plan_hotspots(plan: dict[str, Any], top: int = 3) -> list[tuple[str, float]]
     return found[:top]
 
 
+EXPLAIN_TIMEOUT = "300s"
+"""How long an EXPLAIN ANALYZE may run: past the API's statement timeout, to see where a read that hits it spends."""
+
+
 async def explain(conn: Any, read: str, what: str, statement: Statement, before: Sequence[Statement]) -> Explained:
-    """EXPLAIN ANALYZE of ``statement`` in a transaction that first runs the ``SET LOCAL``s the read ran before it."""
-    async with conn.transaction():
-        for earlier in before:
-            if earlier.method == "execute" and earlier.sql.lstrip().upper().startswith("SET LOCAL"):
-                await conn.execute(earlier.sql)
-        raw = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement.sql, *statement.args)
-    plan = (msgspec.json.decode(raw) if isinstance(raw, str) else raw)[0]
+    """EXPLAIN ANALYZE of ``statement`` in a transaction that first runs the ``SET LOCAL``s the read ran before it.
+
+    When even ``EXPLAIN_TIMEOUT`` is not enough, the plan without ANALYZE: where the planner expects the cost.
+    """
+
+    async def plan_of(options: str) -> dict[str, Any]:
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL statement_timeout = '{EXPLAIN_TIMEOUT}'")
+            for earlier in before:
+                if earlier.method == "execute" and earlier.sql.lstrip().upper().startswith("SET LOCAL"):
+                    await conn.execute(earlier.sql)
+            raw = await conn.fetchval(f"EXPLAIN ({options}, FORMAT JSON) " + statement.sql, *statement.args)
+        found: dict[str, Any] = (msgspec.json.decode(raw) if isinstance(raw, str) else raw)[0]
+        return found
+
+    try:
+        plan = await plan_of("ANALYZE, BUFFERS")
+    except asyncpg.QueryCanceledError:
+        plan = await plan_of("COSTS")
+        return Explained(
+            read=read,
+            what=f"{what} (EXPLAIN ANALYZE ran past {EXPLAIN_TIMEOUT}: the planner's estimates, in cost units)",
+            planning_ms=0.0,
+            execution_ms=math.nan,
+            top=plan_hotspots(plan, key="Total Cost"),
+        )
     top_node = plan["Plan"]
     return Explained(
         read=read,
@@ -667,6 +711,19 @@ class StepClock:
         self.statements: dict[str, list[int]] = {}
         self.slowest: dict[str, tuple[Statement, list[Statement]]] = {}
         """Each read's slowest statement, with those the read ran before it (their ``SET LOCAL``s)."""
+        self.failures: dict[str, dict[str, int]] = {}
+        """Reads that failed in process (the statement timeout), by read and kind: that kind is not asked again."""
+
+    async def attempt(self, read: str, kind: str, work: Awaitable[None]) -> None:
+        """Run one read's steps; a PostgreSQL error is counted, and its kind not asked again."""
+        if kind in self.failures.get(read, {}):
+            work.close()  # type: ignore[attr-defined]
+            return
+        try:
+            await work
+        except asyncpg.PostgresError as e:
+            console.print(f"[yellow]  in process, {read} ({kind}) failed: {type(e).__name__}: {e}[/]")
+            self.failures.setdefault(read, {})[kind] = self.failures.get(read, {}).get(kind, 0) + 1
 
     def note(self, read: str, step: str, ms: float) -> None:
         self.steps.setdefault(read, {}).setdefault(step, []).append(ms)
@@ -687,17 +744,20 @@ class StepClock:
         """The read's own work on the timed connection: its SQL (each statement) and the Python around it."""
         self.conn.statements.clear()
         started = time.perf_counter()
-        value = await work(self.conn)
+        try:
+            value = await work(self.conn)
+        finally:
+            # A statement that failed (the statement timeout) is the slowest: EXPLAIN shows why.
+            done = list(self.conn.statements)
+            if done:
+                at = max(range(len(done)), key=lambda i: done[i].ms)
+                if read not in self.slowest or done[at].ms > self.slowest[read][0].ms:
+                    self.slowest[read] = (done[at], done[:at])
         total = (time.perf_counter() - started) * 1000
-        done = list(self.conn.statements)
         sql = sum(s.ms for s in done)
         self.note(read, f"{name}: SQL ({len(done)} statement(s), waiting for PostgreSQL)", sql)
         self.note(read, f"{name}: Python (rows → answer)", total - sql)
         self.statements.setdefault(read, []).append(len(done))
-        if done:
-            at = max(range(len(done)), key=lambda i: done[i].ms)
-            if read not in self.slowest or done[at].ms > self.slowest[read][0].ms:
-                self.slowest[read] = (done[at], done[:at])
         return value
 
     def medians(self) -> dict[str, dict[str, float]]:
@@ -721,24 +781,32 @@ async def measure_steps(ctx: Context) -> Steps:
             with make_progress() as progress:
                 task = progress.add_task("in process: each step", total=None)
                 for read in outcome_reads(rng, store, count):
-                    await staff_outcomes_in_steps(clock, raw, store, read)
+                    await clock.attempt("outcomes, staff", read.kind, staff_outcomes_in_steps(clock, raw, store, read))
                     progress.advance(task)
                 for read in funder_outcome_reads(ctx.periods, count if ctx.periods else 0):
-                    await funder_outcomes_in_steps(clock, raw, store, read)
+                    await clock.attempt(
+                        "outcomes, funder", read.kind, funder_outcomes_in_steps(clock, raw, store, read)
+                    )
                     progress.advance(task)
                 for read in dashboard_reads(rng, store, max(count, len(GROUP_BYS))):
-                    await dashboard_in_steps(clock, raw, store, read)
-                    by_group.setdefault(read.kind, (clock.conn.statements[-1], clock.conn.statements[:-1]))
+                    clock.conn.statements.clear()
+                    await clock.attempt("dashboard, staff", read.kind, dashboard_in_steps(clock, raw, store, read))
+                    if clock.conn.statements:
+                        by_group.setdefault(read.kind, (clock.conn.statements[-1], clock.conn.statements[:-1]))
                     progress.advance(task)
                 counselors = store.big.counselor_ids[: max(1, ctx.args.counselors)]
                 for n in range(count):
-                    await follow_ups_in_steps(clock, raw, store, counselors[n % len(counselors)])
+                    work = follow_ups_in_steps(clock, raw, store, counselors[n % len(counselors)])
+                    await clock.attempt("follow-ups, one counselor", "counselor", work)
                     progress.advance(task)
                 for read in participants:
-                    await participant_view_in_steps(clock, raw, store, read)
+                    work = participant_view_in_steps(clock, raw, store, read)
+                    await clock.attempt(f"participant {read.kind}", read.kind, work)
                     progress.advance(task)
+            # The dashboard's statements are explained under each grouping below, its slowest among them.
             for name, (statement, before) in clock.slowest.items():
-                explained.append(await explain(raw, name, "its slowest statement", statement, before))
+                if name != "dashboard, staff":
+                    explained.append(await explain(raw, name, "its slowest statement", statement, before))
             for kind, (statement, before) in by_group.items():
                 explained.append(
                     await explain(raw, "dashboard, staff", f"response_rates.sql, group_by {kind}", statement, before)
@@ -749,6 +817,7 @@ async def measure_steps(ctx: Context) -> Steps:
         medians=clock.medians(),
         statements={read: statistics.median(v) for read, v in clock.statements.items()},
         explained=explained,
+        failures=clock.failures,
     )
 
 
@@ -962,17 +1031,21 @@ def _where(steps: Steps | None, read: str) -> str:
     return f"in process, the biggest steps (median ms): {'; '.join(parts)} of {sum(by_step.values()):,.1f} in all"
 
 
+def _execution(e: Explained) -> str:
+    return f"past {EXPLAIN_TIMEOUT}" if math.isnan(e.execution_ms) else f"{e.execution_ms:,.1f}"
+
+
 def _explained(steps: Steps | None, read: str) -> str:
+    """The read's slowest statement as EXPLAIN ANALYZE saw it (one that ran past its timeout first)."""
     if steps is None:
         return ""
-    for e in steps.explained:
-        if e.read == read and e.what == "its slowest statement":
-            hot = ", ".join(f"{label} {ms:,.1f} ms" for label, ms in e.top)
-            return (
-                f"EXPLAIN ANALYZE of its slowest statement: execution {e.execution_ms:,.1f} ms "
-                f"(planning {e.planning_ms:,.1f}); most time in {hot}"
-            )
-    return ""
+    mine = [e for e in steps.explained if e.read == read]
+    if not mine:
+        return ""
+    e = max(mine, key=lambda e: math.inf if math.isnan(e.execution_ms) else e.execution_ms)
+    unit = "" if math.isnan(e.execution_ms) else " ms"
+    hot = ", ".join(f"{label} {ms:,.1f}{unit}" for label, ms in e.top)
+    return f"EXPLAIN ANALYZE of {e.what}: execution {_execution(e)} ms; the most of it in {hot}"
 
 
 def aims(reads: Reads) -> list[tuple[str, str, str, str, str, str]]:
@@ -989,8 +1062,8 @@ def aims(reads: Reads) -> list[tuple[str, str, str, str, str, str]]:
             measured += f"; **{sum(series.errors.values())} failed**: " + ", ".join(
                 f"{what} ×{n}" for what, n in series.errors.items()
             )
-            if series.stopped:
-                measured += " (series stopped)"
+            if series.given_up:
+                measured += f" ({', '.join(series.given_up)} left out after that: {series.skipped} reads not asked)"
         rows.append((aim.figure, measured, aim.text(events), verdict(ok), cpu, where))
 
     for key, series_keys, reads_named in (
@@ -1149,7 +1222,7 @@ def section(args: argparse.Namespace, reads: Reads, command: str, notes: str) ->
     ]
     for s in reads.series:
         size = statistics.mean(s.sizes) / 1024 if s.sizes else 0.0
-        failed = f"{sum(s.errors.values())}{' (stopped)' if s.stopped else ''}"
+        failed = f"{sum(s.errors.values())}" + (f" ({s.skipped} not asked)" if s.skipped else "")
         lines.append(
             f"| {s.label} | {s.audience} | {len(s.latencies):,} | {failed} "
             f"| {_fmt(s.first_ms)} | {_fmt(s.p(0.5))} "
@@ -1159,8 +1232,9 @@ def section(args: argparse.Namespace, reads: Reads, command: str, notes: str) ->
     split = [(s, kind) for s in reads.series if s.key in ("dashboard_staff", "participant") for kind in s.by_kind]
     if split:
         explained = {
-            e.what.removeprefix("response_rates.sql, group_by "): e
+            e.what.removeprefix("response_rates.sql, group_by ").split(" ")[0]: e
             for e in (reads.steps.explained if reads.steps else [])
+            if e.what.startswith("response_rates.sql, group_by ")
         }
         lines += [
             "",
@@ -1171,7 +1245,7 @@ def section(args: argparse.Namespace, reads: Reads, command: str, notes: str) ->
             e = explained.get(kind) if s.key == "dashboard_staff" else None
             lines.append(
                 f"| {s.key} | {kind} | {len(s.by_kind[kind])} | {_fmt(s.p(0.5, kind))} | {_fmt(s.p(0.95, kind))} "
-                f"| {_fmt(max(s.by_kind[kind]))} | {_fmt(e.execution_ms) if e else ''} |"
+                f"| {_fmt(max(s.by_kind[kind]))} | {_execution(e) if e else ''} |"
             )
     if reads.steps is not None:
         lines += [
@@ -1191,11 +1265,15 @@ def section(args: argparse.Namespace, reads: Reads, command: str, notes: str) ->
             "| --- | --- | ---: | ---: | --- | --- |",
         ]
         for e in reads.steps.explained:
-            hot = "; ".join(f"{label} {ms:,.1f} ms" for label, ms in e.top)
+            unit = "" if math.isnan(e.execution_ms) else " ms"
+            hot = "; ".join(f"{label} {ms:,.1f}{unit}" for label, ms in e.top)
             lines.append(
-                f"| {e.read} | {e.what} | {e.planning_ms:,.1f} | {e.execution_ms:,.1f} "
+                f"| {e.read} | {e.what} | {e.planning_ms:,.1f} | {_execution(e)} "
                 f"| {e.shared_hit:,} / {e.shared_read:,} | {hot} |"
             )
+        for read, kinds in reads.steps.failures.items():
+            for kind, n in kinds.items():
+                lines.append(f"| {read} | failed in process ({kind}), not asked again: {n} | | | | |")
     proj_rows = projection_aims(reads.run)
     if proj_rows:
         lines += [
@@ -1239,7 +1317,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixed", type=int, default=1_000, help="reads of the mixed series (then the API's RSS)")
     parser.add_argument("--counselors", type=int, default=20, help="counselors whose queues are read, in turn")
     parser.add_argument("--step-requests", type=int, default=20, help="reads of each kind timed step by step")
-    parser.add_argument("--max-errors", type=int, default=5, help="stop a series after this many failed reads")
+    parser.add_argument(
+        "--max-errors", type=int, default=3, help="leave a kind of read out of a series after this many failures"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         for name, value in (
@@ -1287,7 +1367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure_all_reads(reads, args, store, phases, redis_prefix, log_dir)
         wanted = ",".join(p for p in ("freshness", "memory") if p in phases)
         if wanted:
-            run_phases(_phase_args(args, wanted), reads.run, log_dir, redis_prefix)
+            try:
+                run_phases(_phase_args(args, wanted), reads.run, log_dir, redis_prefix)
+            except Exception as e:  # the figures measured so far are still worth writing
+                console.print(f"[red]{wanted} broke off: {e!r}[/]")
     finally:
         if reads.store is not None and not args.database:
             if args.keep:
@@ -1335,7 +1418,10 @@ def measure_all_reads(
     reads.counselors = len(ctx.counselors)
     reads.series = measure_reads(ctx, phases)
     if "steps" in phases:
-        reads.steps = run_async(measure_steps(ctx))
+        try:
+            reads.steps = run_async(measure_steps(ctx))
+        except Exception as e:  # the figures measured so far are still worth writing
+            console.print(f"[red]the steps phase broke off: {e!r}[/]")
 
 
 if __name__ == "__main__":
