@@ -36,6 +36,7 @@ from domain.reporting.outcomes import (
 )
 from domain.reporting.scope import ONE_DAY, ReportParams, start_of_day
 from infra.db import Connection
+from projections.queries import fetch_planned_per_call
 
 QUERIES: Final[dict[str, str]] = {
     path.stem: path.read_text(encoding="utf-8") for path in (Path(__file__).parent / "outcome_queries").glob("*.sql")
@@ -153,10 +154,5 @@ async def outcome_report(conn: Connection, programme_id: uuid.UUID, params: Repo
 
     Equal to ``domain.reporting.outcomes.outcome_report(facts, params)`` over the same events (property-tested).
     """
-    async with conn.transaction():
-        # Planned for each call's own dates and position (a generic plan, which a prepared statement gets
-        # after five calls, cannot see that "position <= P" keeps every row, expects one row per step, and
-        # loops); and without JIT, whose compilation costs more than this query's whole run.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off")
-        rows = await conn.fetch(QUERIES["outcome_groups"], *outcome_arguments(programme_id, params))
+    rows = await fetch_planned_per_call(conn, QUERIES["outcome_groups"], *outcome_arguments(programme_id, params))
     return report_from_rows(rows)

@@ -25,7 +25,7 @@ from domain.reporting.response_rates import (
 from domain.reporting.scope import ONE_DAY, AsOf, ReportParams, start_of_day
 from infra.db import Connection
 from projections.caseload_queries import PARTICIPANTS_AS_OF, population_args
-from projections.queries import load_queries
+from projections.queries import fetch_planned_per_call, load_queries
 
 QUERIES: Final = load_queries("response_rate_queries", {"participants_as_of": PARTICIPANTS_AS_OF})
 
@@ -54,7 +54,7 @@ def _row(record: asyncpg.Record) -> ResponseRateRow:
 
 
 async def response_rates_at(
-    conn: Connection | asyncpg.Pool,
+    conn: Connection,
     programme_id: uuid.UUID,
     params: ReportParams,
     group_by: GroupBy | None = None,
@@ -63,7 +63,8 @@ async def response_rates_at(
     as_of = AsOf(params)
     start = start_of_day(params.from_date, params.time_zone)
     stop = min(start_of_day(params.to_date + ONE_DAY, params.time_zone), as_of.end)
-    rows = await conn.fetch(
+    rows = await fetch_planned_per_call(
+        conn,
         QUERIES["response_rates"],
         *population_args(programme_id, as_of, params.cohort, params.counselor_id),
         start,
