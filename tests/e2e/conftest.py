@@ -41,6 +41,7 @@ from infra.db import connect_owner, create_app_pool, create_worker_pool
 from infra.event_store import EventStore
 from infra.export_jobs import render_pending
 from infra.settings import Settings
+from services import exports
 from services.api.app import create_app
 from services.demo import demo_log, record_log
 from services.recording import Recorder
@@ -206,7 +207,7 @@ def _export_worker(settings: Settings, stop: threading.Event) -> None:
         pool = await create_worker_pool(settings)
         try:
             while not stop.is_set():
-                await render_pending(pool)
+                await render_pending(pool, exports.render)
                 await asyncio.sleep(0.1)
         finally:
             await pool.close()
