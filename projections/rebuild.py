@@ -82,6 +82,13 @@ async def _create_fresh_tables(owner: asyncpg.Connection, projection: Projection
         ):
             await owner.execute(f'GRANT {row["privileges"]} ON "{schema}"."{table}" TO "{row["grantee"]}"')
         await owner.execute("SELECT peoplelinks_secure_table($1::regclass, true)", f'"{schema}"."{table}"')
+        # Nor storage parameters (the eager autoanalyze of migration 0021): carry them over as they are.
+        options = await owner.fetchval(
+            "SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE oid = $1::regclass",
+            f'{LIVE_SCHEMA}."{table}"',
+        )
+        if options:
+            await owner.execute(f'ALTER TABLE "{schema}"."{table}" SET ({options})')
 
 
 async def rebuild(

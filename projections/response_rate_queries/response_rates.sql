@@ -14,42 +14,39 @@ sent AS (
         AND rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
 ),
 reply AS (
-    -- The earliest counted response of each outreach, and whether any counted response was positive.
+    -- The earliest counted response of each outreach, and whether any counted response was positive. Every
+    -- counted response of the programme from the period's start (the append rules refuse a response dated
+    -- before its outreach), grouped once and hash-joined to the outreach: looked up outreach by outreach,
+    -- a year's 400,000 cost 400,000 index probes.
     SELECT r.participant_id, r.outreach_id, min(r.occurred_at) AS first_at, bool_or(r.outcome = 'positive') AS positive
     FROM rm_responses r
-    WHERE r.programme_id = $1
+    WHERE r.programme_id = $1 AND r.occurred_at >= $7
         AND rm_counts(r.position, r.tx, r.occurred_at, r.voided_at, r.voided_position, r.voided_tx, $2, $3, $4)
-        AND (r.participant_id, r.outreach_id) IN (SELECT participant_id, outreach_id FROM sent)
     GROUP BY r.participant_id, r.outreach_id
 ),
--- Attempt numbers. rm_outreach.attempt numbers every outreach of its thread; a thread holding an outreach
--- that does not count as of the report (voided, dated after as_of, or past the position) is numbered
--- again over its counted outreaches, from the ones whose parent does not count (they start a thread):
--- domain.reporting.snapshot.attempt_numbers over the counted outreaches.
-renumbered_thread AS (
-    SELECT DISTINCT o.participant_id, o.thread_root
+-- Attempt numbers (only when grouped by attempt). rm_outreach.attempt numbers every outreach of its thread
+-- as sent; domain.reporting.snapshot.attempt_numbers numbers the counted outreach only, a counted outreach
+-- whose parent does not count (voided, dated after as_of, past the position) starting a thread of its own.
+-- So only the counted descendants of such a "break" are numbered again: the break 1, each counted follow-up
+-- of a renumbered one the next. The uncounted are found through indexes (voided ones, dated after as_of,
+-- past P or H), so the walk starts from a few rows, not from the programme's whole outreach.
+uncounted AS (
+    SELECT o.participant_id, o.outreach_id
     FROM rm_outreach o
     WHERE $9::text = 'attempt' AND o.programme_id = $1
+        AND (o.voided_at IS NOT NULL OR o.occurred_at >= $4 OR o.position > $2 OR o.tx >= $3)
         AND NOT rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
-        AND (o.participant_id, o.thread_root) IN (SELECT participant_id, thread_root FROM sent)
-),
-member AS (
-    SELECT o.participant_id, o.outreach_id, o.follow_up_of
-    FROM rm_outreach o
-    JOIN renumbered_thread USING (participant_id, thread_root)
-    WHERE o.programme_id = $1
-        AND rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
 ),
 renumbered (participant_id, outreach_id, attempt) AS (
-    SELECT m.participant_id, m.outreach_id, 1
-    FROM member m
-    WHERE NOT EXISTS (
-        SELECT 1 FROM member parent WHERE parent.participant_id = m.participant_id AND parent.outreach_id = m.follow_up_of
-    )
+    SELECT c.participant_id, c.outreach_id, 1
+    FROM uncounted u
+    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = u.outreach_id AND c.participant_id = u.participant_id
+    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
     UNION ALL
-    SELECT m.participant_id, m.outreach_id, r.attempt + 1
+    SELECT c.participant_id, c.outreach_id, r.attempt + 1
     FROM renumbered r
-    JOIN member m ON m.participant_id = r.participant_id AND m.follow_up_of = r.outreach_id
+    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = r.outreach_id AND c.participant_id = r.participant_id
+    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
 ),
 unit AS (
     SELECT

@@ -196,6 +196,18 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
             # PostgreSQL stores no U+0000 in text or jsonb; JSON can carry it, so it is refused here, storing nothing.
             message = "text may not contain the character U+0000"
             return problem(422, "The request is not valid", message, request, [FieldError("body", message)])
+        case asyncpg.QueryCanceledError():
+            # 57014: the statement ran past PEOPLELINKS_STATEMENT_TIMEOUT_MS (or was cancelled). Nothing was stored
+            # (the statement's transaction rolled back) and the same request may succeed once the server is less busy.
+            _log.warning("statement cancelled (%s) on %s %s", type(exc).__name__, request.method, request.url.path)
+            return limit_reached(
+                503,
+                "The request took too long",
+                "the database stopped the request at its statement timeout; nothing was changed, retry the request",
+                request,
+                limit="statement_timeout",
+                retry_after=int(RETRY_AFTER_SECONDS),
+            )
         case PeriodError():
             return problem(422, "The request is not valid", str(exc), request, [FieldError("period", str(exc))])
         case RecursionError():

@@ -141,3 +141,24 @@ def test_every_operation_that_answers_problems_documents_the_503(settings: Setti
         and "application/problem+json" not in operation["responses"].get("503", {}).get("content", {})
     ]
     assert missing == []
+
+
+async def test_a_statement_past_the_timeout_is_503_naming_the_limit(settings: Settings) -> None:
+    """A read the database stops at its statement timeout is 503 with Retry-After, not a bare 500."""
+
+    @get("/slow")
+    async def slow() -> None:
+        conn = await asyncpg.connect(settings.database_url, server_settings={"statement_timeout": "50"})
+        try:
+            await conn.execute("SELECT pg_sleep(2)")
+        finally:
+            await conn.close()
+
+    app = Litestar(route_handlers=[slow], exception_handlers=exception_handlers())
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/slow")
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    body = response.json()
+    assert body["title"] == "The request took too long"
+    assert body["limit"] == "statement_timeout"
