@@ -139,16 +139,17 @@ class Api:
 
 
 @asynccontextmanager
-async def in_this_loop(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+async def in_this_loop(app: Litestar, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
     """The app, started, answering an HTTP client in the test's own event loop.
 
     Litestar's ``AsyncTestClient`` hands each request to the app in a thread of its
     own and waits for the answer, so requests gathered in a test still run one by
-    one. Through this client they run at the same time, as under a server.
+    one. Through this client they run at the same time, as under a server. The pages'
+    cookies are Secure: ``base_url="https://…"`` for a client that logs in to them.
     """
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=60) as client:
             yield client
 
 

@@ -35,6 +35,7 @@ from domain.reporting.facts import Contact, ContactEmployer, Facts, Meeting, Out
 from domain.reporting.outcomes import MILESTONES
 from domain.reporting.scope import AsOf
 from domain.reporting.snapshot import (
+    ASKS,
     Activity,
     Job,
     ViewParams,
@@ -64,7 +65,6 @@ EXHAUSTED_AFTER: Final = 6
 """Unanswered attempts after which a thread is marked ``exhausted`` rather than followed up."""
 THANK_YOU_WINDOW: Final = dt.timedelta(days=7)
 NURTURE_AFTER: Final = dt.timedelta(days=60)
-ASKS: Final[frozenset[str]] = frozenset({"ask_for_meeting", "ask_for_referral"})
 
 
 class FollowUpParams(ViewParams, frozen=True, kw_only=True):

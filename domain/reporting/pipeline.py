@@ -22,6 +22,7 @@ from domain.reporting.facts import Facts, Participant, ParticipantFacts, Record
 from domain.reporting.outcomes import MILESTONES
 from domain.reporting.scope import AsOf
 from domain.reporting.snapshot import (
+    ASKS,
     Job,
     ViewParams,
     activity_as_of,
@@ -34,7 +35,6 @@ from domain.reporting.snapshot import (
 )
 
 GIVES: Final[frozenset[str]] = frozenset({"offer_help", "congratulations", "thank_you"})
-ASKS: Final[frozenset[str]] = frozenset({"ask_for_meeting", "ask_for_referral"})
 
 
 class CurrentJob(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -35,6 +35,11 @@ from domain.reporting.facts import (
 from domain.reporting.scope import AsOf, R, ReportParams
 
 T = TypeVar("T")
+
+
+ASKS: Final[frozenset[str]] = frozenset({"ask_for_meeting", "ask_for_referral"})
+"""Outreach purposes that ask a contact for something (a meeting, a referral): the pipeline counts them, and
+the follow-up queue asks that a contact asked before a hire hears of it."""
 
 
 class ViewParams(msgspec.Struct, frozen=True, kw_only=True):

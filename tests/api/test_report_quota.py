@@ -9,6 +9,7 @@ settings, as an operator would.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -36,7 +37,8 @@ def serve(settings: Settings) -> Serve:
     @asynccontextmanager
     async def served(*, per_minute: int, burst: int) -> AsyncIterator[httpx.AsyncClient]:
         limited = msgspec.structs.replace(settings, report_requests_per_minute=per_minute, report_request_burst=burst)
-        async with in_this_loop(create_app(limited)) as client:
+        # Over HTTPS, as deployed: the pages' session and CSRF cookies are Secure.
+        async with in_this_loop(create_app(limited), base_url="https://testserver.local") as client:
             yield client
 
     return served
@@ -73,7 +75,7 @@ async def test_every_report_dashboard_and_release_route_draws_on_the_quota(
         for route in app.routes
         for handler in getattr(route, "route_handlers", ())
         for method in handler.http_methods
-        if handler.opt.get(REPORT_QUOTA)
+        if handler.opt.get(REPORT_QUOTA) and route.path_format.startswith("/v1/")
     )
     report_paths = {route.path_format for route in app.routes if route.path_format.startswith(REPORT_PREFIXES)}
     assert {path for _, path in limited} == report_paths
@@ -150,3 +152,35 @@ async def test_the_defaults_admit_a_dashboard_session(client: Client, api: Api) 
     for path in views * 3:
         response = await api.get(path)
         assert response.status_code == 200, (path, response.text)
+
+
+async def test_the_pages_that_compute_reports_draw_on_the_same_quota(
+    serve: Serve, settings: Settings, tenant: Tenant
+) -> None:
+    """A page computing a report or dashboard is no way around the quota: it takes the same tokens as the API."""
+    app = create_app(settings)
+    limited_pages = {
+        route.path_format
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if handler.opt.get(REPORT_QUOTA) and route.path_format.startswith("/app/")
+    }
+    assert limited_pages == {"/app/overview", "/app/report", "/app/report/download", "/app/follow-ups"}
+
+    async with serve(per_minute=1, burst=1) as client:
+        login_page = await client.get("/app/login")
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)">', login_page.text)
+        assert token, login_page.text
+        logged_in = await client.post(
+            "/app/login",
+            data={"email": tenant.admin_email, "password": tenant.password, "_csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        assert logged_in.status_code == 303, logged_in.text
+        assert (await client.get("/app/overview")).status_code == 200  # the one token
+        refused = await client.get("/app/report")
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"]
+        # The API of the same user finds the bucket empty too: one quota, whichever door.
+        api = await Api.login(client, tenant.admin_email, tenant.password)
+        assert (await api.get("/v1/reports/outcomes")).status_code == 429

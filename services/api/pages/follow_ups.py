@@ -26,6 +26,7 @@ from infra.crypto import SubjectKeys
 from infra.db import TenantConnection
 from infra.event_store import EventStore
 from services.api.events_routes import recording_metadata
+from services.api.limits import report_quota
 from services.api.pages.site import PAGES, STATIC, page, wants_json
 from services.api.participant_routes import build_caseload, build_follow_ups
 from services.api.problems import InvalidRequest, field_of_validation_error
@@ -200,7 +201,7 @@ class FollowUpsController(Controller):
 
     include_in_schema = False
 
-    @get("/follow-ups", opt=roles(*RECORDERS))
+    @get("/follow-ups", opt={**roles(*RECORDERS), **report_quota()})
     async def follow_ups(
         self,
         request: Request[Principal, Any, Any],

@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 
 from infra.db import TenantConnection
+from services.api.limits import report_quota
 from services.api.pages.site import page
 from services.api.participant_routes import build_funnel
 from services.api.problems import InvalidRequest
@@ -51,7 +52,7 @@ class OverviewController(Controller):
 
     include_in_schema = False
 
-    @get("/overview", opt=roles("admin", "staff"))
+    @get("/overview", opt={**roles("admin", "staff"), **report_quota()})
     async def overview(
         self,
         request: Request[Principal, Any, Any],

@@ -21,6 +21,7 @@ from infra.export_jobs import RenderSlots
 from infra.queue import Waker
 from infra.settings import Settings
 from projections.releases import list_releases
+from services.api.limits import report_quota
 from services.api.pages.site import page
 from services.api.reading_routes import PeriodQuery, ReportQuery, programme_settings, released_dashboard
 from services.api.report_routes import answer_report, reading, released_outcome_report
@@ -35,7 +36,7 @@ class ReportPageController(Controller):
 
     include_in_schema = False
 
-    @get("/report", opt=roles(*READERS))
+    @get("/report", opt={**roles(*READERS), **report_quota()})
     async def report(
         self, request: Request[Principal, Any, Any], db: NamedDependency[TenantConnection], period: PeriodQuery = None
     ) -> Template:
@@ -61,7 +62,7 @@ class ReportPageController(Controller):
             downloads=DOWNLOADS,
         )
 
-    @get("/report/download", opt=roles(*READERS))
+    @get("/report/download", opt={**roles(*READERS), **report_quota()})
     async def download(
         self,
         request: Request[Principal, Any, Any],
