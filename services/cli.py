@@ -499,19 +499,19 @@ def import_export(
             report = asyncio.run(run_import(settings, options, progress))
         except ImportRefused as e:
             raise click.UsageError(str(e)) from e
-    would = "would store" if report.dry_run else "stored"
+    stored = "would be stored" if report.dry_run else "stored"
     click.echo(
-        f"{'dry run: ' if report.dry_run else ''}{report.rows:,} rows read: {report.stored:,} events {would}, "
+        f"{'dry run: ' if report.dry_run else ''}{report.rows:,} rows read: {report.stored:,} events {stored}, "
         f"{report.present:,} already present, {report.skipped:,} skipped, {len(report.rejections):,} rejected"
     )
     for event_type, count in report.by_type.items():
-        click.echo(f"  {would} {count:>7,} {event_type}")
+        click.echo(f"  {event_type:<24}{count:>8,}")
     if report.correlation_id is not None and report.stored:
         click.echo(f"the stored events carry correlation_id {report.correlation_id}")
     if report.rejections:
         click.echo("rejected rows:")
         for rejection in report.rejections:
-            click.echo(f"  line {rejection.line}: {rejection.reason}")
+            click.echo(f"  line {rejection.line}: {rejection.describe()}")
     if rejects is not None:
         with rejects.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)

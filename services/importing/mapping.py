@@ -196,6 +196,12 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
     opens: bool = False
     """Whether the row would have opened its record (an enrolment, a contact or an employer added)."""
 
+    def describe(self) -> str:
+        """``data.channel (column Method): why``, as the report prints it."""
+        origin = f" (column {self.column})" if self.column else ""
+        where = f"{self.field}{origin}: " if self.field or origin else ""
+        return f"{where}{self.reason}"
+
 
 class Skipped(msgspec.Struct, frozen=True, kw_only=True):
     """A row the mapping says to skip."""
@@ -438,16 +444,16 @@ def _kind_of(mapping: ImportMapping, row: Row, kind_name: str | None) -> RowKind
     text = "" if value is None else str(value).strip()
     if not text:
         raise _Bad(
-            "type", f"column {column} is {'missing' if value is None else 'empty'}: it says what the row is", column
+            "type",
+            f"{'the column is not in this row' if value is None else 'the cell is empty'}: it says what the row is",
+            column,
         )
     if mapping.skips(text):
         return None
     kind = mapping.kind_for(text)
     if kind is None:
         takes = sorted({w for k in mapping.kinds.values() for w in k.when} | set(mapping.source.skip))
-        raise _Bad(
-            "type", f"column {column} holds a value that no kind of the mapping takes ({', '.join(takes)})", column
-        )
+        raise _Bad("type", f"a value that no kind of the mapping takes, nor skips ({', '.join(takes)})", column)
     return kind
 
 
@@ -514,7 +520,8 @@ def _cell(row: Row, column: str) -> Any:
 
 
 def _absent_reason(column: str, absent: _Absent) -> str:
-    return f"column {column} is {'not in this row' if absent.missing_column else 'empty'}"
+    del column  # the report names it beside the reason
+    return "the column is not in this row" if absent.missing_column else "the cell is empty"
 
 
 def _key_text(row: Row, spec: FieldSpec, field: str, what: str) -> str:
@@ -587,13 +594,13 @@ def _item_value(
     if spec.user is not None:
         user_id = context.users_by_email.get(str(value).strip().lower())
         if user_id is None:
-            raise _Bad(field, f"column {column} names no user of this programme (by e-mail address)", column)
+            raise _Bad(field, "names no user of this programme (by e-mail address)", column)
         return str(user_id)
     if isinstance(bare, mi.DateType) and isinstance(value, str):
         formats = (spec.format,) if spec.format else mapping.source.date_formats
         day = _parse_date(value, formats)
         if day is None:
-            raise _Bad(field, f"column {column} is not a date {_formats_said(formats)}", column)
+            raise _Bad(field, f"not a date {_formats_said(formats)}", column)
         return day.isoformat()
     return value
 
@@ -660,9 +667,7 @@ def _occurred_at(mapping: ImportMapping, kind: RowKind, row: Row, context: Mappi
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise _Bad(
-            "occurred_at", f"column {column} is not a date or time {_formats_said(formats)} (or ISO 8601)", column
-        ) from None
+        raise _Bad("occurred_at", f"not a date {_formats_said(formats)}, nor an ISO 8601 time", column) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
 
@@ -696,5 +701,4 @@ def _validation_rejection(error: msgspec.ValidationError, kind: RowKind, types: 
         message = message.split(" matching regex", 1)[0].replace("Expected `str`", "expected text of the right form")
         if dotted.endswith("wage"):
             message = 'expected a decimal such as 17.50 (strip = "$" removes a currency sign)'
-    origin = f" (column {column})" if column else ""
-    return _Bad(field, f"{dotted or 'data'}{origin}: {message}", column)
+    return _Bad(field, message, column)

@@ -215,9 +215,7 @@ def _named_id(event: object, field: str) -> uuid.UUID | None:
 
 
 def _with_column(candidate: Candidate, field: str, reason: str, column_of: ColumnOf) -> Rejection:
-    column = column_of(field)
-    origin = f" (column {column})" if column else ""
-    return Rejection(line=candidate.line, field=field, reason=f"{field}{origin}: {reason}", column=column)
+    return Rejection(line=candidate.line, field=field, reason=reason, column=column_of(field))
 
 
 def _rejection(candidate: Candidate, field: str, reason: str, kind: RowKind) -> Rejection:
