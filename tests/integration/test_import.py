@@ -8,13 +8,19 @@ import csv
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import pytest
 
+from domain.streams import stream_id_of
 from infra.accounts import create_user
 from infra.settings import Settings
+from services.importing import importer
 from services.importing.importer import ImportOptions, run_import
+from services.importing.mapping import namespace_of
 from tests.support import Tenant
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -172,3 +178,42 @@ async def test_json_lines_import_like_csv_and_a_line_that_is_not_json_is_rejecte
     # The same rows as CSV are the same events: ids come from the source's keys, not from the file.
     again = await run_import(settings, ImportOptions(file=EXAMPLE, mapping=MAPPING, programme=str(tenant.programme_id)))
     assert (again.stored, again.present, again.rejections) == (0, EXAMPLE_EVENTS, [])
+
+
+async def test_a_request_the_recorder_refuses_is_recorded_row_by_row_and_only_its_culprit_rejected(
+    settings: Settings, owner: asyncpg.Connection, tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plan is told that the contact of line 24 exists (as if another process added it and removed it
+    # again meanwhile): the plan accepts the row, and the Recorder refuses participant 1001's request.
+    await _with_example_counselor(owner, tenant)
+    export = _export_with_bad_rows(tmp_path)
+    ghost = stream_id_of("contact", uuid.uuid5(namespace_of(tenant.programme_id, "casetrack"), "contact/C-999"))
+    real_plan = importer.plan_import
+
+    def stale_plan(*args: Any, existing: frozenset[str], **kwargs: Any) -> Any:
+        return real_plan(*args, existing=existing | {ghost}, **kwargs)
+
+    monkeypatch.setattr(importer, "plan_import", stale_plan)
+    options = ImportOptions(file=export, mapping=MAPPING, programme=str(tenant.programme_id))
+
+    report = await run_import(settings, options)
+
+    assert (report.stored, report.present) == (EXAMPLE_EVENTS, 0)
+    assert [r.line for r in report.rejections] == [22, 23, 24, 25, 26, 27, 28]
+    culprit = next(r for r in report.rejections if r.line == 24)
+    assert (culprit.field, culprit.column) == ("data.contact_id", "Contact ID")
+    assert culprit.reason == "names a contact that is neither in this import nor in the programme"
+    assert await _events(owner, tenant) == EXAMPLE_EVENTS
+
+
+async def test_a_mapping_that_does_not_fit_is_a_usage_error_naming_its_key(
+    settings: Settings, owner: asyncpg.Connection, tenant: Tenant, tmp_path: Path
+) -> None:
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace('"outreach_sent"', '"outreach_made"'))
+    code, out, err = await _import(settings, str(EXAMPLE), "--mapping", str(mapping), "--programme", "Nowhere")
+    assert code == 2, out + err
+    assert "kinds.outreach.event: names no event type" in err, err
+    code, out, err = await _import(settings, str(EXAMPLE), "--mapping", str(MAPPING), "--programme", "Nowhere")
+    assert code == 2 and "no programme has this id or name" in err, out + err
+    assert await _events(owner, tenant) == 0
