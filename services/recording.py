@@ -306,7 +306,7 @@ class Recorder:
                     "part of this request is already recorded and part is not: send the recorded events "
                     "and the new ones in separate requests",
                 )
-            if not _same_content(previous, item, erased=Subject.of_stream(item.stream_id) in opened.erased):
+            if not same_content(previous, item, erased=Subject.of_stream(item.stream_id) in opened.erased):
                 raise EventIdReused(
                     _join(item.field, "event_id"),
                     f"event {item.event_id} is already recorded with other content",
@@ -424,7 +424,7 @@ def _new_event(item: IncomingEvent, data_keys: dict[Subject, DataKey]) -> NewEve
     return NewEvent(event_id=item.event_id, type=kind, data=data, occurred_at=item.occurred_at)
 
 
-def _same_content(stored: RecordedEvent, item: IncomingEvent, *, erased: bool) -> bool:
+def same_content(stored: RecordedEvent, item: IncomingEvent, *, erased: bool) -> bool:
     """Whether ``item`` is what ``stored`` (opened) records; an erased subject's personal fields cannot be told."""
     kind = type_name(item.event)
     sent = msgspec.json.decode(encode_data(item.event))
