@@ -3,7 +3,9 @@
 These views are small (one participant, one counselor's caseload): the rows of
 the participants concerned are loaded (``read_models.load_facts_of``) and the pure
 functions of ``domain.reporting`` compute the view, so the definition and the
-answer are one code. Nothing is kept between calls.
+answer are one code. The follow-up queue keeps each participant's answer in
+PostgreSQL (``projections.follow_up_answers``) and serves it again while nothing
+of theirs changed; no API process keeps anything between calls.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Final
 
 import asyncpg
+import msgspec
 
 from domain.reporting.follow_ups import FollowUpItem, FollowUpParams, follow_up_queue, queue_order
 from domain.reporting.pipeline import Pipeline, participant_pipeline
@@ -20,6 +23,7 @@ from domain.reporting.relationships import Relationship, TimelineEntry, relation
 from domain.reporting.snapshot import ViewParams
 from infra.db import Connection
 from projections.caseload_queries import caseload
+from projections.follow_up_answers import store_answers, stored_answers
 from projections.read_models import load_facts_of
 
 FOLLOW_UP_CHUNK: Final = 200
@@ -48,7 +52,7 @@ async def pipeline_at(
 
 
 async def follow_ups_at(
-    conn: Connection | asyncpg.Pool,
+    conn: Connection,
     programme_id: uuid.UUID,
     params: FollowUpParams,
     *,
@@ -56,13 +60,28 @@ async def follow_ups_at(
 ) -> list[FollowUpItem]:
     """The follow-up queue of ``params``' counselor (or of everyone), as of ``params.as_of``.
 
-    The caseload is found with SQL, then read ``chunk`` participants at a time: an
-    item depends on its participant's records and the contact directory alone.
+    The caseload is found with SQL. Each participant's items are served from
+    ``follow_up_answers`` where the stored answer stands for this ask; the others
+    are computed, ``chunk`` participants at a time (an item depends on its
+    participant's records and the contact directory alone), and stored. Without a
+    report position (P, H) nothing is served or stored: everything is computed.
     """
     covered: Sequence[uuid.UUID] = await caseload(conn, programme_id, params)
-    items: list[FollowUpItem] = []
-    for start in range(0, len(covered), chunk):
-        facts = await load_facts_of(conn, programme_id, covered[start : start + chunk])
-        items += follow_up_queue(facts, params)
+    pinned = params.as_of_position is not None and params.as_of_horizon is not None
+    found = await stored_answers(conn, programme_id, covered, params) if pinned else {}
+    missing = [participant_id for participant_id in covered if participant_id not in found]
+    # Computed for the participants alone, whatever the filters: the caseload applied them already, and the
+    # stored answer of a participant serves any later ask that covers them.
+    whole = msgspec.structs.replace(params, cohort=None, counselor_id=None)
+    fresh: dict[uuid.UUID, list[FollowUpItem]] = {}
+    for start in range(0, len(missing), chunk):
+        part = missing[start : start + chunk]
+        facts = await load_facts_of(conn, programme_id, part)
+        fresh.update({participant_id: [] for participant_id in part})
+        for item in follow_up_queue(facts, whole):
+            fresh[item.participant_id].append(item)
+    if pinned:
+        await store_answers(conn, programme_id, fresh, params)
+    items = [item for answer in (*found.values(), *fresh.values()) for item in answer]
     items.sort(key=queue_order)
     return items

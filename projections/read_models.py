@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 
 from domain.reporting import facts as f
+from domain.streams import stream_kind
 from infra.db import Connection
 from infra.event_store import RecordedEvent
 from projections.runner import envelope_of
@@ -132,7 +133,7 @@ class ReadModelsProjection:
     """Keeps every ``rm_*`` table in step with the store, under one checkpoint."""
 
     name = NAME
-    tables: tuple[str, ...] = TABLES
+    tables: tuple[str, ...] = (*TABLES, "rm_change_marks")
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str = LIVE_PREFIX) -> None:
         """Insert the records these events make, then mark the rows their voids name.
@@ -142,10 +143,16 @@ class ReadModelsProjection:
         named = queries(table)
         batch: dict[Kind, _Rows] = {}
         voids: dict[tuple[uuid.UUID, uuid.UUID], tuple[Any, int, int]] = {}
+        changed: dict[tuple[uuid.UUID, uuid.UUID], tuple[int, int]] = {}
         for recorded in events:
             fact = f.fact_from_event(envelope_of(recorded))
             if fact is None:
                 continue
+            subject = _changed_subject(recorded.stream_id, fact)
+            if subject is not None:
+                key = (recorded.programme_id, subject)
+                position, tx = changed.get(key, (0, 0))
+                changed[key] = (max(position, recorded.global_position), max(tx, recorded.tx_id))
             if isinstance(fact, f.Void):
                 # The first void of an event wins (as in the fold); one UPDATE must not see two.
                 voids.setdefault(
@@ -168,6 +175,15 @@ class ReadModelsProjection:
                 columns += await _threads(conn, named, rows)
             columns += [fields[-2], rows.txs, fields[-1]]
             await conn.execute(named[f"insert_{kind.key}"], *columns)
+        if changed:
+            keys_changed = list(changed)
+            await conn.execute(
+                named["mark_changes"],
+                [programme_id for programme_id, _ in keys_changed],
+                [subject for _, subject in keys_changed],
+                [changed[key][0] for key in keys_changed],
+                [changed[key][1] for key in keys_changed],
+            )
         if voids:
             keys = list(voids)
             marks = list(voids.values())
@@ -179,6 +195,24 @@ class ReadModelsProjection:
                 [position for _, position, _ in marks],
                 [tx for _, _, tx in marks],
             )
+
+
+DIRECTORY: Final = uuid.UUID(int=0)
+"""The subject of ``rm_change_marks`` that stands for a programme's contact directory."""
+
+
+def _changed_subject(stream_id: str, fact: f.FactRecord | f.Void) -> uuid.UUID | None:
+    """Whose answers an event's record changes: its participant's, the directory's, or (a new contact) nobody's.
+
+    A ``contact_added`` changes no stored answer: whatever refers to the contact
+    comes after it, and marks its own participant.
+    """
+    kind = stream_kind(stream_id)
+    if kind == "participant":
+        return uuid.UUID(stream_id.partition("-")[2])
+    if kind == "contact" and not isinstance(fact, f.Contact):
+        return DIRECTORY
+    return None
 
 
 _getters: Final = {kind: operator.attrgetter("event_id", *kind.fields, "position", "occurred_at") for kind in KINDS}

@@ -95,3 +95,13 @@ WITH void AS MATERIALIZED (
     FROM void WHERE t.programme_id = void.programme_id AND t.event_id = void.event_id AND t.voided_at IS NULL
 )
 SELECT 1;
+
+-- name: mark_changes
+-- Whose stored answers a batch changes (rm_change_marks, migration 0022): the highest position and
+-- transaction id of the batch's events for each participant (and the contact directory), only ever raised,
+-- so a replayed batch changes nothing. Parameters: programme_id, subject_id, position, tx, as arrays (one
+-- entry a subject).
+INSERT INTO rm_change_marks AS m (programme_id, subject_id, position, tx)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[])
+ON CONFLICT (programme_id, subject_id) DO UPDATE
+SET position = greatest(m.position, excluded.position), tx = greatest(m.tx, excluded.tx);

@@ -33,6 +33,7 @@ from infra.db import tenant_connection
 from infra.event_store import Cursor, EventStore, Metadata, RecordedEvent
 from projections import read_models
 from projections.caseload_queries import caseload
+from projections.follow_up_answers import stored_answers
 from projections.funnel_queries import programme_funnel_at
 from projections.participant_views import follow_ups_at, pipeline_at, relationships_at, timeline_at
 from projections.response_rate_queries import response_rates_at
@@ -239,3 +240,56 @@ async def test_every_sql_answer_equals_the_pure_function(
                 assert await pipeline_at(conn, programme_id, participant_id, one) == participant_pipeline(
                     facts, participant_id, one
                 )
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), chunks=st.integers(2, 6))
+async def test_stored_follow_up_answers_serve_only_while_nothing_of_theirs_changed(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, seed: int, chunks: int
+) -> None:
+    """Asked after each part of a log is recorded, and again at every earlier position, the queue (served from
+    stored answers where they stand, computed where not) always equals the pure function at that position."""
+    rng = random.Random(seed)
+    programme_id, admin = await create_programme(
+        owner, name="Stored", admin_email=f"s{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    counselors = [str(admin)]
+    log = _varied(rng, programme_log(rng, counselors, participants=rng.randint(2, 6)), counselors)
+    voids = [line for line in log if line["type"] == "entry_voided"]
+    rest = [line for line in log if line["type"] != "entry_voided"]
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FAR_FUTURE)
+    store = EventStore(worker_pool)
+    cut = sorted(rng.sample(range(1, len(rest)), min(chunks - 1, len(rest) - 1)))
+    parts = [rest[start:end] for start, end in zip([0, *cut], [*cut, len(rest)], strict=True)]
+    parts[-1] = parts[-1] + voids  # voids last: each names an event recorded by then
+    zone = zoneinfo.ZoneInfo(rng.choice(ZONES))
+    dates = [_at(line).date() for line in log]
+    as_of = _day(rng, min(dates), max(dates) + dt.timedelta(days=120))
+    after = rng.choice([3, 7, 14])
+    asked: list[tuple[int, int]] = []
+    for part in parts:
+        await recorder.record(programme_id, [incoming(line) for line in part], Metadata(programme_id=programme_id))
+        await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+        events = await _events_of(store, programme_id)
+        facts = facts_from_events([envelope_of(event) for event in events])
+        # The position after this part, with a horizon past each of its transactions.
+        asked.append((events[-1].global_position, max(int(event.tx_id) for event in events) + 1))
+        async with tenant_connection(pool, programme_id) as conn:
+            for position, horizon in [asked[-1], *rng.sample(asked, len(asked)), asked[-1]]:
+                params = FollowUpParams(
+                    as_of=as_of,
+                    time_zone=zone,
+                    as_of_position=position,
+                    as_of_horizon=horizon,
+                    follow_up_after_days=after,
+                )
+                assert await follow_ups_at(conn, programme_id, params) == follow_up_queue(facts, params)
+    # One answer kept for each participant the queue covers (those enrolled by as_of), whoever asked last.
+    stored = await owner.fetchval("SELECT count(*) FROM follow_up_answers WHERE programme_id = $1", programme_id)
+    last = ViewParams(as_of=as_of, time_zone=zone, as_of_position=asked[-1][0], as_of_horizon=asked[-1][1])
+    async with tenant_connection(pool, programme_id) as conn:
+        covered = await caseload(conn, programme_id, last)
+        assert stored == len(covered)
+        # Nothing changed since the last ask: every covered participant's answer is served as stored.
+        again = FollowUpParams(**{f: getattr(last, f) for f in last.__struct_fields__}, follow_up_after_days=after)
+        assert set(await stored_answers(conn, programme_id, covered, again)) == set(covered)

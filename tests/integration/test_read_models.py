@@ -14,7 +14,7 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.reporting.facts import facts_from_events
+from domain.reporting.facts import fact_from_event, facts_from_events
 from domain.reporting.snapshot import attempt_numbers
 from infra.accounts import create_programme, create_user
 from infra.event_store import Cursor, EventStore, Metadata, RecordedEvent
@@ -28,15 +28,15 @@ POSITION_COLUMNS = ("position", "tx", "occurred_at", "voided_at", "voided_positi
 
 
 async def rows_of(pool: asyncpg.Pool, prefix: str, programme_id: uuid.UUID) -> dict[str, list[tuple[Any, ...]]]:
-    """One programme's rows of every read-model table, comparable across prefixes."""
+    """One programme's rows of every read-model table (the change marks too), comparable across prefixes."""
     return {
         table: [
             tuple(row.values())
             for row in await pool.fetch(
-                f"SELECT * FROM {prefix}{table} WHERE programme_id = $1 ORDER BY event_id", programme_id
+                f"SELECT * FROM {prefix}{table} WHERE programme_id = $1 ORDER BY 2", programme_id
             )
         ]
-        for table in read_models.TABLES
+        for table in read_models.ReadModelsProjection.tables
     }
 
 
@@ -44,7 +44,7 @@ async def scratch_tables(owner: asyncpg.Connection, schema: str) -> str:
     """Empty copies of the read-model tables in ``schema``, writable by the worker; the prefix naming them."""
     await owner.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     await owner.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO peoplelinks_worker')
-    for table in read_models.TABLES:
+    for table in read_models.ReadModelsProjection.tables:
         await owner.execute(f'CREATE TABLE IF NOT EXISTS "{schema}"."{table}" (LIKE public."{table}" INCLUDING ALL)')
         await owner.execute(f'GRANT SELECT, INSERT, UPDATE ON "{schema}"."{table}" TO peoplelinks_worker')
     return f"{schema}."
@@ -122,6 +122,23 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
     live = await rows_of(worker_pool, "", programme_id)
     assert live == await rows_of(worker_pool, scratch, programme_id)
     assert sum(map(len, live.values())) > 0
+    # The change marks: for each participant, the highest position and tx of the events of their stream
+    # that make or void a record; in whatever batches they were applied.
+    mine = [e for e in everything if e.programme_id == programme_id]
+    expected_marks: dict[uuid.UUID, tuple[int, int]] = {}
+    for event in mine:
+        if event.stream_id.startswith("participant-") and fact_from_event(envelope_of(event)) is not None:
+            subject = uuid.UUID(event.stream_id.removeprefix("participant-"))
+            position, tx = expected_marks.get(subject, (0, 0))
+            expected_marks[subject] = (max(position, event.global_position), max(tx, event.tx_id))
+    marks_sql = "SELECT subject_id, position, tx FROM {}rm_change_marks WHERE programme_id = $1"
+    for prefix in ("", scratch):
+        marks = {
+            row["subject_id"]: (row["position"], row["tx"])
+            for row in await worker_pool.fetch(marks_sql.format(prefix), programme_id)
+            if row["subject_id"] != read_models.DIRECTORY
+        }
+        assert marks == expected_marks
     # Read back, the rows are exactly the facts the pure fold makes from the same events.
     mine = [e for e in everything if e.programme_id == programme_id]
     expected = facts_from_events(envelope_of(e) for e in mine)
