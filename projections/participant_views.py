@@ -10,7 +10,9 @@ of theirs changed; no API process keeps anything between calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+import zoneinfo
 from collections.abc import Sequence
 from typing import Final
 
@@ -21,9 +23,11 @@ from domain.reporting.follow_ups import FollowUpItem, FollowUpParams, follow_up_
 from domain.reporting.pipeline import Pipeline, participant_pipeline
 from domain.reporting.relationships import Relationship, TimelineEntry, relationships, timeline
 from domain.reporting.snapshot import ViewParams
-from infra.db import Connection
+from infra.db import Connection, tenant_connection
+from projections import read_models
 from projections.caseload_queries import caseload
 from projections.follow_up_answers import store_answers, stored_answers
+from projections.positions import report_position
 from projections.read_models import load_facts_of
 
 FOLLOW_UP_CHUNK: Final = 200
@@ -85,3 +89,28 @@ async def follow_ups_at(
     items = [item for answer in (*found.values(), *fresh.values()) for item in answer]
     items.sort(key=queue_order)
     return items
+
+
+async def prepare_follow_ups(pool: asyncpg.Pool, now: dt.datetime) -> int:
+    """Compute and keep every participant's follow-up answer for today, in each programme's zone; how many.
+
+    The worker runs it early each day, so that a counselor's first look at the queue
+    finds the answers ready (a new day is a new ``as_of``, which no stored answer
+    serves). Idempotent: the answers stored already for today are served, not computed.
+    """
+    prepared = 0
+    for programme in await pool.fetch("SELECT programme_id, time_zone, follow_up_after_days FROM programmes"):
+        programme_id: uuid.UUID = programme["programme_id"]
+        zone = zoneinfo.ZoneInfo(programme["time_zone"])
+        async with tenant_connection(pool, programme_id) as conn:
+            at = await report_position(conn, None, [read_models.NAME])
+            params = FollowUpParams(
+                as_of=now.astimezone(zone).date(),
+                time_zone=zone,
+                as_of_position=at.position,
+                as_of_horizon=at.horizon,
+                follow_up_after_days=programme["follow_up_after_days"],
+            )
+            prepared += len(await caseload(conn, programme_id, params))
+            await follow_ups_at(conn, programme_id, params)
+    return prepared

@@ -27,6 +27,7 @@ from infra.queue import ADVANCE_JOB, EXPORT_JOB, cron_name, queue_name, redis_se
 from infra.settings import Settings
 from projections.holds import RETRY_SECONDS, release_holds
 from projections.kept_reports import keep_monthly_reports
+from projections.participant_views import prepare_follow_ups
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up
 from services.exports import render
@@ -85,6 +86,12 @@ async def keep_monthly_reports_job(ctx: dict[str, Any]) -> int:
     """Keep each programme's monthly outcome report (idempotent; runs daily and at start-up)."""
     store: EventStore = ctx["store"]
     return await keep_monthly_reports(store.pool, dt.datetime.now(dt.UTC).date())
+
+
+async def prepare_follow_ups_job(ctx: dict[str, Any]) -> int:
+    """Keep today's follow-up answers of every programme ready (idempotent; runs hourly, so each zone's new day)."""
+    store: EventStore = ctx["store"]
+    return await prepare_follow_ups(store.pool, dt.datetime.now(dt.UTC))
 
 
 async def prune_authentication_job(ctx: dict[str, Any]) -> None:
@@ -157,6 +164,12 @@ def worker_kwargs(settings: Settings, store: EventStore) -> dict[str, Any]:
                 hour={2},
                 minute={15},
                 run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                counted("prepare_follow_ups", prepare_follow_ups_job),
+                name=cron_name(settings, "prepare_follow_ups"),
+                minute={10},
                 unique=True,
             ),
             cron(

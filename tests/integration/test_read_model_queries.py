@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.reporting.facts import facts_from_events
-from domain.reporting.follow_ups import FollowUpParams, follow_up_queue
+from domain.reporting.follow_ups import FollowUpParams, follow_up_queue, queue_order
 from domain.reporting.pipeline import participant_pipeline, programme_funnel
 from domain.reporting.relationships import relationships, timeline
 from domain.reporting.response_rates import GROUP_BYS, response_rates
@@ -35,7 +35,13 @@ from projections import read_models
 from projections.caseload_queries import caseload
 from projections.follow_up_answers import stored_answers
 from projections.funnel_queries import programme_funnel_at
-from projections.participant_views import follow_ups_at, pipeline_at, relationships_at, timeline_at
+from projections.participant_views import (
+    follow_ups_at,
+    pipeline_at,
+    prepare_follow_ups,
+    relationships_at,
+    timeline_at,
+)
 from projections.response_rate_queries import response_rates_at
 from projections.runner import catch_up, envelope_of
 from services.recording import Recorder
@@ -293,3 +299,41 @@ async def test_stored_follow_up_answers_serve_only_while_nothing_of_theirs_chang
         # Nothing changed since the last ask: every covered participant's answer is served as stored.
         again = FollowUpParams(**{f: getattr(last, f) for f in last.__struct_fields__}, follow_up_after_days=after)
         assert set(await stored_answers(conn, programme_id, covered, again)) == set(covered)
+
+
+async def test_the_worker_prepares_todays_follow_up_answers_for_every_participant(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    rng = random.Random(7)
+    programme_id, admin = await create_programme(
+        owner, name="Early", admin_email=f"e{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    log = programme_log(rng, [str(admin)], participants=4)
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FAR_FUTURE)
+    await recorder.record(programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id))
+    store = EventStore(worker_pool)
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    now = max(_at(line) for line in log) + dt.timedelta(days=30)
+
+    assert await prepare_follow_ups(worker_pool, now) >= 4
+
+    zone, after = await owner.fetchrow(
+        "SELECT time_zone, follow_up_after_days FROM programmes WHERE programme_id = $1", programme_id
+    )
+    facts = facts_from_events([envelope_of(event) for event in await _events_of(store, programme_id)])
+    async with tenant_connection(pool, programme_id) as conn:
+        pinned = await conn.fetchrow("SELECT position, horizon FROM report_positions ORDER BY position DESC LIMIT 1")
+        params = FollowUpParams(
+            as_of=now.astimezone(zoneinfo.ZoneInfo(zone)).date(),
+            time_zone=zoneinfo.ZoneInfo(zone),
+            as_of_position=pinned["position"],
+            as_of_horizon=pinned["horizon"],
+            follow_up_after_days=after,
+        )
+        covered = await caseload(conn, programme_id, params)
+        assert len(covered) == 4
+        served = await stored_answers(conn, programme_id, covered, params)
+        assert set(served) == set(covered)  # ready before anyone asked
+        items = sorted((item for answer in served.values() for item in answer), key=queue_order)
+        assert items == follow_up_queue(facts, params)
+        assert items  # a month after the last event, something is due
