@@ -1727,14 +1727,14 @@ def _es_version() -> str:
         return "?"
 
 
-def write_results(path: Path, text: str) -> None:
-    """Replace (or add) this bench's section of ``path``; other sections and the notes block are kept."""
+def write_results(path: Path, text: str, title: str = SECTION) -> None:
+    """Replace (or add) the section ``title`` of ``path``; other sections and the notes block are kept."""
     old = path.read_text() if path.exists() else ""
     if not old:
         path.write_text("# Benchmark results\n\n" + text)
         return
     lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
     if start is None:
         path.write_text(old.rstrip("\n") + "\n\n" + text)
         return
@@ -1742,12 +1742,12 @@ def write_results(path: Path, text: str) -> None:
     path.write_text("".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + "".join(lines[end:]))
 
 
-def old_notes(path: Path) -> str:
-    """The hand-written notes block of this section, carried over to the rewritten section."""
+def old_notes(path: Path, title: str = SECTION) -> str:
+    """The hand-written notes block of the section ``title``, carried over to the rewritten section."""
     if not path.exists():
         return ""
     text = path.read_text()
-    start = text.find(SECTION)
+    start = text.find(title)
     if start < 0:
         return ""
     begin = text.find(NOTES_START, start)
