@@ -273,16 +273,21 @@ async def load_facts_of(
 ) -> f.Facts:
     """The domain facts of some participants of a programme (every one with ``None``) and its contact directory.
 
-    Records are added in store position order, so the facts equal
-    ``facts_from_events`` over the same events appended one transaction after another.
+    For some participants, the directory holds the contacts their records name (every
+    look-up of it in ``domain.reporting`` is by such an id): a programme's whole
+    directory grows with the programme, one participant's view does not. Records are
+    added in store position order, so the facts equal ``facts_from_events`` over the
+    same events appended one transaction after another.
     """
     named = queries(table_prefix)
     records: list[f.FactRecord] = []
     for kind in KINDS:
-        if participant_ids is not None and "participant_id" in kind.fields:
+        if participant_ids is None:
+            rows = await conn.fetch(named[f"select_{kind.key}"], programme_id)
+        elif "participant_id" in kind.fields:
             rows = await conn.fetch(named[f"select_{kind.key}_of"], programme_id, list(participant_ids))
         else:
-            rows = await conn.fetch(named[f"select_{kind.key}"], programme_id)
+            rows = await conn.fetch(named[f"select_{kind.key}_named_by"], programme_id, list(participant_ids))
         records += (_record_of(kind, row) for row in rows)
     records.sort(key=lambda record: record.position)
     facts = f.Facts()
