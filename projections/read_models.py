@@ -281,13 +281,17 @@ async def load_facts_of(
     """
     named = queries(table_prefix)
     records: list[f.FactRecord] = []
+    named_contacts: list[uuid.UUID] = []
     for kind in KINDS:
         if participant_ids is None:
             rows = await conn.fetch(named[f"select_{kind.key}"], programme_id)
         elif "participant_id" in kind.fields:
             rows = await conn.fetch(named[f"select_{kind.key}_of"], programme_id, list(participant_ids))
-        else:
-            rows = await conn.fetch(named[f"select_{kind.key}_named_by"], programme_id, list(participant_ids))
+        elif kind.record is f.Contact:
+            rows = await conn.fetch(named["select_contacts_named_by"], programme_id, list(participant_ids))
+            named_contacts = [row["contact_id"] for row in rows]
+        else:  # a contact's employer changes, after its contact (KINDS' order)
+            rows = await conn.fetch(named["select_contact_employers_of_contacts"], programme_id, named_contacts)
         records += (_record_of(kind, row) for row in rows)
     records.sort(key=lambda record: record.position)
     facts = f.Facts()

@@ -99,7 +99,7 @@ SELECT * FROM rm_exits WHERE programme_id = $1 ORDER BY position;
 SELECT * FROM rm_exits WHERE programme_id = $1 AND participant_id = ANY($2::uuid[]) ORDER BY position;
 
 -- The directory a few participants' views need: the contacts their rows name (outreach, meetings,
--- relationships, referrals by and to, hires via), and those contacts' employer changes. Every look-up of
+-- relationships, referrals by and to, hires via), then those contacts' employer changes. Every look-up of
 -- the directory in domain/reporting is by a contact id that one of the participant's records holds.
 
 -- name: select_contacts_named_by
@@ -112,12 +112,5 @@ SELECT * FROM rm_contacts WHERE programme_id = $1 AND contact_id IN (
     UNION SELECT via_contact_id FROM rm_hires WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
 ) ORDER BY position;
 
--- name: select_contact_employers_named_by
-SELECT * FROM rm_contact_employers WHERE programme_id = $1 AND contact_id IN (
-    SELECT contact_id FROM rm_outreach WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT contact_id FROM rm_meetings WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT contact_id FROM rm_relationships_noted WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT contact_id FROM rm_referrals WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT to_contact_id FROM rm_referrals WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT via_contact_id FROM rm_hires WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-) ORDER BY position;
+-- name: select_contact_employers_of_contacts
+SELECT * FROM rm_contact_employers WHERE programme_id = $1 AND contact_id = ANY($2::uuid[]) ORDER BY position;
