@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -35,8 +36,15 @@ def fill(page: Browser, *, what: str, participant: uuid.UUID, day: dt.date, **ch
 
 
 def entry_state(page: Browser, event_id: str) -> str | None:
-    found = page.driver.find_elements(By.CSS_SELECTOR, f'#queue li[data-event-id="{event_id}"]')
-    return found[0].get_attribute("data-state") if found else None
+    # The outbox redraws its list when an entry's state changes: an element found just before a redraw is gone
+    # by the time it is read, so read it again from the new list.
+    for _ in range(20):
+        found = page.driver.find_elements(By.CSS_SELECTOR, f'#queue li[data-event-id="{event_id}"]')
+        try:
+            return found[0].get_attribute("data-state") if found else None
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"the outbox kept redrawing entry {event_id}")
 
 
 def wait_for_state(page: Browser, event_id: str, state: str, seconds: float = 20) -> None:
