@@ -14,6 +14,7 @@ from litestar import Litestar, Request, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -43,7 +44,7 @@ from services.api.pages.sessions import PageAuthentication, PageSessionCookie, S
 from services.api.pages.site import PAGES, STATIC, page_error, template_config
 from services.api.participant_routes import ParticipantController
 from services.api.privacy_routes import PrivacyController
-from services.api.problems import exception_handlers, problem
+from services.api.problems import exception_handlers, problem, problem_for
 from services.api.query_bounds import check_query_bounds
 from services.api.reading_routes import ReadingController
 from services.api.release_routes import ReleaseController
@@ -102,6 +103,13 @@ def create_app(
             if owns_pool:
                 await the_pool.close()
 
+    def _not_found(request: Any, exc: Exception) -> Any:
+        # A path under the pages that no route matches is answered by the app, not the pages' router: a person
+        # who mistyped it gets a page saying so, as any other page error, not problem details in JSON.
+        if request.url.path == PAGES or request.url.path.startswith(f"{PAGES}/"):
+            return page_error(request, exc)
+        return problem_for(request, exc)
+
     def _auth_failed(request: Any, exc: Exception) -> Any:
         response = problem(401, "Wrong e-mail or password", None, request)
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -133,6 +141,7 @@ def create_app(
     )
     handlers = exception_handlers()
     handlers[AuthFailed] = _auth_failed
+    handlers[NotFoundException] = _not_found
     return Litestar(
         route_handlers=[
             AccessLogController,

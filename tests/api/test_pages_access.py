@@ -165,3 +165,13 @@ async def test_pages_have_their_own_strict_policy(browser: Client) -> None:
     assert login.headers["cache-control"] == "no-store"
     assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", login.text)  # no inline script anywhere
     assert not re.search(r"https?://", login.text)  # nothing loaded from elsewhere
+
+
+async def test_an_unknown_page_is_a_page_saying_so_and_an_unknown_api_path_stays_json(browser: Client) -> None:
+    page = await browser.get("/app/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text
+    api = await browser.get("/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
