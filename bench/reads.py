@@ -1199,13 +1199,20 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
+def heading(reads: Reads) -> str:
+    """The results section of this store's size: one for 1M events, one for 10M, each rewritten by its own run."""
+    store = reads.store
+    assert store is not None
+    return f"{SECTION}, {store.big.events / 1_000_000:,.0f}M events"
+
+
 def section(args: argparse.Namespace, reads: Reads, command: str, notes: str) -> str:
     info = STORES_INFO
     store = reads.store
     assert store is not None
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        SECTION,
+        heading(reads),
         "",
         f"Measured {when} with `{command}`, {code_under_test()}.",
         "",
@@ -1419,8 +1426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results_path is None and not args.quick:
         results_path = DEFAULT_RESULTS
     if results_path is not None and not args.no_results:
-        text = section(args, reads, command.strip(), old_notes(results_path, SECTION))
-        write_section(results_path, SECTION, text)
+        text = section(args, reads, command.strip(), old_notes(results_path, heading(reads)))
+        write_section(results_path, heading(reads), text)
         console.print(f"wrote {results_path}")
     return 0
 
