@@ -68,18 +68,78 @@ async def advance_once(
     store: EventStore, projection: Projection, *, table: str, batch_size: int = 2000, checkpoint_name: str | None = None
 ) -> int | None:
     """Apply the next batch to one projection; the number of events applied, or None if another process holds it."""
-    name = checkpoint_name or projection.name
+    applied, _ = await _advance(store, projection, table=table, batch_size=batch_size, name=checkpoint_name)
+    return applied
+
+
+class _ReadAhead:
+    """The next batch, read on a connection of its own while the current one is applied."""
+
+    # How long the read ahead waits for a free connection before leaving the read to the next batch's
+    # transaction: it never holds one while waiting for another, so it cannot starve the pool.
+    WAIT_FOR_CONNECTION = 0.5
+
+    def __init__(self, store: EventStore, after: Cursor, limit: int) -> None:
+        self.after = after
+        self.batch = asyncio.ensure_future(self._read(store, after, limit))
+
+    async def _read(self, store: EventStore, after: Cursor, limit: int) -> list[RecordedEvent]:
+        try:
+            async with store.pool.acquire(timeout=self.WAIT_FOR_CONNECTION) as reader:
+                return await store.read_all(after, limit=limit, conn=reader)
+        except TimeoutError:
+            return []
+
+    async def batch_after(self, cursor: Cursor) -> list[RecordedEvent]:
+        """The batch read ahead if it starts at ``cursor`` (the checkpoint), else nothing."""
+        if self.after != cursor:
+            await self.discard()
+            return []
+        return await self.batch
+
+    async def discard(self) -> None:
+        """Stop the read, and wait for it: the reader's connection is free for the next."""
+        self.batch.cancel()
+        await asyncio.gather(self.batch, return_exceptions=True)
+
+
+async def _advance(
+    store: EventStore,
+    projection: Projection,
+    *,
+    table: str,
+    batch_size: int,
+    name: str | None = None,
+    ahead: _ReadAhead | None = None,
+    read_ahead: bool = False,
+) -> tuple[int | None, _ReadAhead | None]:
+    """Apply the next batch (the one read ahead, when it still follows the checkpoint); with ``read_ahead``, start
+    reading the batch after a full one before applying it, and hand that read back."""
+    name = name or projection.name
     async with store.pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(projection.name)):
-            return None
+            if ahead is not None:
+                await ahead.discard()
+            return None, None
         checkpoint = await read_checkpoint(conn, name)
-        batch = await store.read_all(checkpoint.cursor, limit=batch_size, conn=conn)
+        # Read ahead outside this transaction, so possibly under an older horizon: a prefix of what this read
+        # would see (events only become readable above every one already readable), never a gap.
+        batch = await ahead.batch_after(checkpoint.cursor) if ahead is not None else []
         if not batch:
-            return 0
-        await apply_guarded(conn, projection, batch, table, name)
+            batch = await store.read_all(checkpoint.cursor, limit=batch_size, conn=conn)
+        if not batch:
+            return 0, None
         last = batch[-1]
-        await save_checkpoint(conn, name, Cursor(last.tx_id, last.global_position), len(batch))
-        return len(batch)
+        after = Cursor(last.tx_id, last.global_position)
+        following = _ReadAhead(store, after, batch_size) if read_ahead and len(batch) == batch_size else None
+        try:
+            await apply_guarded(conn, projection, batch, table, name)
+            await save_checkpoint(conn, name, after, len(batch))
+        except BaseException:
+            if following is not None:
+                await following.discard()
+            raise
+        return len(batch), following
 
 
 async def catch_up(
@@ -91,19 +151,30 @@ async def catch_up(
     transaction (anywhere in the cluster: transaction ids are cluster-wide) is
     still open. Rather than leave them to the next sweep, wait for the horizon
     to pass them, for up to ``settle_seconds``.
+
+    When the pool has a connection to spare, the next batch is read (and decoded)
+    on it while the current one is applied, so that reading and writing overlap.
     """
+    read_ahead = store.pool.get_max_size() > 1
     total = 0
     deadline = asyncio.get_running_loop().time() + settle_seconds
-    while True:
-        applied = await advance_once(store, projection, table=table, batch_size=batch_size)
-        if applied is None:
-            return total  # another process is advancing it
-        total += applied
-        if applied:
-            continue
-        if asyncio.get_running_loop().time() >= deadline or not await _committed_beyond(store, projection.name):
-            return total
-        await asyncio.sleep(0.005)
+    ahead: _ReadAhead | None = None
+    try:
+        while True:
+            applied, ahead = await _advance(
+                store, projection, table=table, batch_size=batch_size, ahead=ahead, read_ahead=read_ahead
+            )
+            if applied is None:
+                return total  # another process is advancing it
+            total += applied
+            if applied:
+                continue
+            if asyncio.get_running_loop().time() >= deadline or not await _committed_beyond(store, projection.name):
+                return total
+            await asyncio.sleep(0.005)
+    finally:
+        if ahead is not None:
+            await ahead.discard()
 
 
 async def _committed_beyond(store: EventStore, name: str) -> bool:
