@@ -171,12 +171,16 @@ def run_wrk(
     threads: int,
     seconds: int,
     warmup_seconds: int,
+    profile_dir: Path | None = None,
 ) -> WrkRun:
     """A warm-up run (not kept), then the timed run, with the CPU of every process meanwhile."""
     base = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "-s", str(SCRIPT), server.base_url]
     if warmup_seconds > 0:
         warm = subprocess.run(
-            [*base[:1], f"-d{warmup_seconds}s", *base[1:], "--", str(params)], capture_output=True, text=True
+            [*base[:1], f"-d{warmup_seconds}s", *base[1:], "--", str(params)],
+            check=False,
+            capture_output=True,
+            text=True,
         )
         if warm.returncode != 0:
             raise RuntimeError(f"wrk warm-up failed: {warm.stderr[-2000:]}")
@@ -184,10 +188,12 @@ def run_wrk(
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     children = os.times()
     cpu_before = cpu_snapshot(server.pid)
-    started = time.perf_counter()
-    done = subprocess.run([*base[:1], f"-d{seconds}s", *base[1:], "--", str(params)], capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    cpu = cpu_delta(cpu_before, cpu_snapshot(server.pid))
+    with bench.profiled(profile_dir, key, server.pid):
+        started = time.perf_counter()
+        command = [*base[:1], f"-d{seconds}s", *base[1:], "--", str(params)]
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        cpu = cpu_delta(cpu_before, cpu_snapshot(server.pid))
     after = os.times()
     cpu["wrk"] = (after.children_user - children.children_user) + (after.children_system - children.children_system)
     # cpu_delta counted wrk under "other"; it has its own column here.
@@ -232,6 +238,7 @@ class Config:
     es_threads: int
     batch_events: int
     scenarios: set[str]
+    profile_dir: Path | None = None
 
 
 def run_all(world: World, config: Config, log_dir: Path) -> tuple[list[WrkRun], list[Result]]:
@@ -279,6 +286,7 @@ def run_all(world: World, config: Config, log_dir: Path) -> tuple[list[WrkRun], 
                             config.threads,
                             config.seconds,
                             config.warmup_seconds,
+                            config.profile_dir,
                         )
                     )
             if "http_batch" in config.scenarios:
@@ -287,7 +295,16 @@ def run_all(world: World, config: Config, log_dir: Path) -> tuple[list[WrkRun], 
                     people = await enrol_participants(world, 4 * 500)
                     with bench.make_progress() as progress:
                         return await bench.http_batch(
-                            server, token, world, people, config.batch_events, 4, 1_000, 10, progress, None
+                            server,
+                            token,
+                            world,
+                            people,
+                            config.batch_events,
+                            4,
+                            1_000,
+                            10,
+                            progress,
+                            config.profile_dir,
                         )
 
                 others.append(run_async(batched()))
@@ -379,7 +396,9 @@ def table(runs: list[WrkRun], others: list[Result]) -> list[str]:
 def section(world: World, config: Config, runs: list[WrkRun], others: list[Result], command: str, notes: str) -> str:
     info = world.server_info
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    wrk_version = (
+        subprocess.run(["wrk", "-v"], check=False, capture_output=True, text=True).stdout.split("\n")[0].strip()
+    )
     lines = [
         SECTION,
         "",
@@ -443,6 +462,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=None, help="Markdown file to write (default bench/RESULTS.md)")
     parser.add_argument("--no-results", action="store_true", help="print only")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--profile-dir", type=Path, default=None, help="sample the API server with py-spy during its runs (no figures)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup_seconds, args.quiet_wait = 2, 1, 0.0
@@ -472,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         es_threads=args.es_threads,
         batch_events=args.batch_events,
         scenarios=scenarios,
+        profile_dir=args.profile_dir,
     )
     suffix = uuid.uuid4().hex[:8]
     db_name = f"plbench_{suffix}"
