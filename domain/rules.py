@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Final, Literal, TypeAlias
 
 import msgspec
@@ -213,9 +214,15 @@ def _check_clock(entry: Entry, now: datetime) -> None:
         )
 
 
+@cache
+def _fields_of(struct_type: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """A struct type's fields (``msgspec.structs.fields`` resolves every annotation on each call)."""
+    return msgspec.structs.fields(struct_type)
+
+
 def _date_fields(value: msgspec.Struct, path: str) -> Iterator[tuple[str, date]]:
     """Every calendar date in an event's data (nested structs included), with its path in the body."""
-    for field in msgspec.structs.fields(value):
+    for field in _fields_of(type(value)):
         item = getattr(value, field.name)
         if isinstance(item, date) and not isinstance(item, datetime):
             yield f"{path}{field.encode_name}", item

@@ -25,8 +25,13 @@ _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _DAY = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
-def check_query_bounds(request: Request[Any, Any, Any]) -> None:
-    """Refuse a day outside 1900-01-01..2999-12-31, a negative ``as_of_position`` and any position past bigint."""
+async def check_query_bounds(request: Request[Any, Any, Any]) -> None:
+    """Refuse a day outside 1900-01-01..2999-12-31, a negative ``as_of_position`` and any position past bigint.
+
+    Async although it awaits nothing: Litestar runs a sync ``before_request`` in a worker thread, on every request.
+    """
+    if not request.scope["query_string"]:
+        return
     for name, value in request.query_params.items():
         if name in DAY_PARAMETERS:
             _check_day(name, value)
