@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import uuid
 from collections.abc import Sequence
 
@@ -14,11 +15,14 @@ from litestar.testing import AsyncTestClient
 
 from infra.db import Connection, tenant_connection
 from infra.event_store import EventStore, Metadata, NewEvent, RecordedEvent, StreamAppend
-from projections import read_models
+from projections import read_models, runner
 from projections.holds import holds, release_holds, skip_event
 from projections.rebuild import rebuild
 from projections.runner import catch_up, projection_status
-from tests.support import Api, Tenant
+from services.recording import Recorder
+from tests.generators import programme_log
+from tests.integration.test_read_models import new_programme
+from tests.support import Api, Tenant, incoming, subject_keys
 
 YEAR_ONE = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
@@ -243,3 +247,21 @@ async def test_a_rebuild_passes_the_bad_event_and_its_hold_becomes_the_live_one(
     await skip_event(owner, tenant.programme_id, setup.bad.event_id, reason="year 1", skipped_by="ops")
     assert await release_holds(store, projection, table=read_models.LIVE_PREFIX) == 1
     assert await _participant_rows(worker_pool, tenant.programme_id) == 3
+
+
+async def test_the_lag_walked_along_the_index_agrees_with_the_full_count_past_its_limit(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PENDING_COUNTED pending events the status aggregates them all: the same checkpoint and lag as a
+    walk that is not cut short."""
+    programme_id, staff = await new_programme(owner)
+    store = EventStore(worker_pool)
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    log = programme_log(random.Random(3), staff, participants=2)
+    await Recorder(EventStore(pool), keys=subject_keys()).record(
+        programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id)
+    )
+    walked = await runner.projection_status(worker_pool, [read_models.NAME])
+    assert walked[1][0].lag >= len(log) > 3
+    monkeypatch.setattr(runner, "PENDING_COUNTED", 3)
+    assert await runner.projection_status(worker_pool, [read_models.NAME]) == walked
