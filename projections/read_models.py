@@ -215,6 +215,19 @@ def _changed_subject(stream_id: str, fact: f.FactRecord | f.Void) -> uuid.UUID |
     return None
 
 
+_DIRECTORY_KINDS: Final = tuple(kind for kind in KINDS if "participant_id" not in kind.fields)
+"""The contact directory's kinds: contacts and their employer changes."""
+
+
+def _contacts_named(record: f.FactRecord) -> tuple[uuid.UUID | None, ...]:
+    """The contacts a participant's record names (outreach, meetings, relationships, referrals by and to, hires via)."""
+    return (
+        getattr(record, "contact_id", None),
+        getattr(record, "to_contact_id", None),
+        getattr(record, "via_contact_id", None),
+    )
+
+
 _getters: Final = {kind: operator.attrgetter("event_id", *kind.fields, "position", "occurred_at") for kind in KINDS}
 """Of each kind: a record's event_id, own fields, position and occurred_at, in the order of its insert."""
 
@@ -281,18 +294,20 @@ async def load_facts_of(
     """
     named = queries(table_prefix)
     records: list[f.FactRecord] = []
-    named_contacts: list[uuid.UUID] = []
-    for kind in KINDS:
-        if participant_ids is None:
-            rows = await conn.fetch(named[f"select_{kind.key}"], programme_id)
-        elif "participant_id" in kind.fields:
-            rows = await conn.fetch(named[f"select_{kind.key}_of"], programme_id, list(participant_ids))
-        elif kind.record is f.Contact:
-            rows = await conn.fetch(named["select_contacts_named_by"], programme_id, list(participant_ids))
-            named_contacts = [row["contact_id"] for row in rows]
-        else:  # a contact's employer changes, after its contact (KINDS' order)
-            rows = await conn.fetch(named["select_contact_employers_of_contacts"], programme_id, named_contacts)
-        records += (_record_of(kind, row) for row in rows)
+    if participant_ids is None:
+        for kind in KINDS:
+            records += (_record_of(kind, row) for row in await conn.fetch(named[f"select_{kind.key}"], programme_id))
+    else:
+        chosen = list(participant_ids)
+        for kind in KINDS:
+            if "participant_id" in kind.fields:
+                rows = await conn.fetch(named[f"select_{kind.key}_of"], programme_id, chosen)
+                records += (_record_of(kind, row) for row in rows)
+        # The directory of those records: the contacts they name, read by id.
+        contact_ids = list({c for record in records for c in _contacts_named(record) if c is not None})
+        for kind in _DIRECTORY_KINDS:
+            rows = await conn.fetch(named[f"select_{kind.key}_of_contacts"], programme_id, contact_ids)
+            records += (_record_of(kind, row) for row in rows)
     records.sort(key=lambda record: record.position)
     facts = f.Facts()
     for record in records:

@@ -98,19 +98,12 @@ SELECT * FROM rm_exits WHERE programme_id = $1 ORDER BY position;
 -- name: select_exits_of
 SELECT * FROM rm_exits WHERE programme_id = $1 AND participant_id = ANY($2::uuid[]) ORDER BY position;
 
--- The directory a few participants' views need: the contacts their rows name (outreach, meetings,
--- relationships, referrals by and to, hires via), then those contacts' employer changes. Every look-up of
--- the directory in domain/reporting is by a contact id that one of the participant's records holds.
+-- The directory a few participants' views need: the contacts their records name (load_facts_of collects
+-- the ids from the participants' rows), and those contacts' employer changes. Every look-up of the
+-- directory in domain/reporting is by a contact id that one of the participant's records holds.
 
--- name: select_contacts_named_by
-SELECT * FROM rm_contacts WHERE programme_id = $1 AND contact_id IN (
-    SELECT contact_id FROM rm_outreach WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT contact_id FROM rm_meetings WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT contact_id FROM rm_relationships_noted WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT contact_id FROM rm_referrals WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT to_contact_id FROM rm_referrals WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-    UNION SELECT via_contact_id FROM rm_hires WHERE programme_id = $1 AND participant_id = ANY($2::uuid[])
-) ORDER BY position;
+-- name: select_contacts_of_contacts
+SELECT * FROM rm_contacts WHERE programme_id = $1 AND contact_id = ANY($2::uuid[]) ORDER BY position;
 
 -- name: select_contact_employers_of_contacts
 SELECT * FROM rm_contact_employers WHERE programme_id = $1 AND contact_id = ANY($2::uuid[]) ORDER BY position;
