@@ -70,7 +70,13 @@ async def follow_ups_at(
     participant's records and the contact directory alone), and stored. Without a
     report position (P, H) nothing is served or stored: everything is computed.
     """
-    covered: Sequence[uuid.UUID] = await caseload(conn, programme_id, params)
+    return await _follow_ups_of(conn, programme_id, await caseload(conn, programme_id, params), params, chunk)
+
+
+async def _follow_ups_of(
+    conn: Connection, programme_id: uuid.UUID, covered: Sequence[uuid.UUID], params: FollowUpParams, chunk: int
+) -> list[FollowUpItem]:
+    """The follow-up items of the ``covered`` participants: served where stored answers stand, else computed."""
     pinned = params.as_of_position is not None and params.as_of_horizon is not None
     found = await stored_answers(conn, programme_id, covered, params) if pinned else {}
     missing = [participant_id for participant_id in covered if participant_id not in found]
@@ -111,6 +117,7 @@ async def prepare_follow_ups(pool: asyncpg.Pool, now: dt.datetime) -> int:
                 as_of_horizon=at.horizon,
                 follow_up_after_days=programme["follow_up_after_days"],
             )
-            prepared += len(await caseload(conn, programme_id, params))
-            await follow_ups_at(conn, programme_id, params)
+            covered = await caseload(conn, programme_id, params)
+            await _follow_ups_of(conn, programme_id, covered, params, FOLLOW_UP_CHUNK)
+            prepared += len(covered)
     return prepared
