@@ -30,6 +30,7 @@ import msgspec
 import pytest
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -360,9 +361,16 @@ class Browser:
 
     def click_and_load(self, element: Any, seconds: float = 30) -> None:
         """Click what sends a form or follows a link, and wait until the next page has replaced this one."""
-        old = self.driver.find_element(By.TAG_NAME, "html")
+        # The old document is marked and the wait ends when a document without the mark has loaded. Waiting for
+        # the old <html> element to go stale asks the browser about a node that may already be gone, and
+        # chromedriver then answers "Node with given id does not belong to the document", not "stale".
+        self.driver.execute_script("window.__peoplelinksLeaving = true;")
         element.click()
-        WebDriverWait(self.driver, seconds, poll_frequency=0.05).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, seconds, poll_frequency=0.05, ignored_exceptions=(WebDriverException,)).until(
+            lambda driver: driver.execute_script(
+                "return window.__peoplelinksLeaving === undefined && document.readyState !== 'loading';"
+            )
+        )
 
     def wait_for(self, css: str, seconds: float = 20) -> Any:
         return WebDriverWait(self.driver, seconds, poll_frequency=0.05).until(
