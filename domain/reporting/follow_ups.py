@@ -73,7 +73,7 @@ class FollowUpParams(ViewParams, frozen=True, kw_only=True):
     follow_up_after_days: int = 7
 
 
-class FollowUpItem(msgspec.Struct, frozen=True, kw_only=True):
+class FollowUpItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One thing to do: its kind, whose it is, what it is about, since when it is due, and why."""
 
     kind: FollowUpKind
