@@ -79,16 +79,21 @@ class _ReadAhead:
     # transaction: it never holds one while waiting for another, so it cannot starve the pool.
     WAIT_FOR_CONNECTION = 0.5
 
-    def __init__(self, store: EventStore, after: Cursor, limit: int) -> None:
+    def __init__(self, store: EventStore, after: Cursor, limit: int, projection: Projection) -> None:
         self.after = after
-        self.batch = asyncio.ensure_future(self._read(store, after, limit))
+        self.batch = asyncio.ensure_future(self._read(store, after, limit, projection))
 
-    async def _read(self, store: EventStore, after: Cursor, limit: int) -> list[RecordedEvent]:
+    async def _read(self, store: EventStore, after: Cursor, limit: int, projection: Projection) -> list[RecordedEvent]:
         try:
             async with store.pool.acquire(timeout=self.WAIT_FOR_CONNECTION) as reader:
-                return await store.read_all(after, limit=limit, conn=reader)
+                batch = await store.read_all(after, limit=limit, conn=reader)
         except TimeoutError:
             return []
+        # Decoded here, while the current batch's statements run in PostgreSQL (see ReadModelsProjection.prepare).
+        prepare = getattr(projection, "prepare", None)
+        if prepare is not None:
+            prepare(batch)
+        return batch
 
     async def batch_after(self, cursor: Cursor) -> list[RecordedEvent]:
         """The batch read ahead if it starts at ``cursor`` (the checkpoint), else nothing."""
@@ -131,7 +136,8 @@ async def _advance(
             return 0, None
         last = batch[-1]
         after = Cursor(last.tx_id, last.global_position)
-        following = _ReadAhead(store, after, batch_size) if read_ahead and len(batch) == batch_size else None
+        full = read_ahead and len(batch) == batch_size
+        following = _ReadAhead(store, after, batch_size, projection) if full else None
         try:
             await apply_guarded(conn, projection, batch, table, name)
             await save_checkpoint(conn, name, after, len(batch))

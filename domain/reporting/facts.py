@@ -507,7 +507,7 @@ def _utc(instant: dt.datetime) -> dt.datetime:
 
 
 @functools.lru_cache(maxsize=8192)
-def _stream_uuid(raw_id: str) -> uuid.UUID:
+def stream_uuid(raw_id: str) -> uuid.UUID:
     """The id of a stream (a participant's events come in runs: parsing it once a run saves most of the work)."""
     return uuid.UUID(raw_id)
 
@@ -522,7 +522,7 @@ def fact_from_event(envelope: EventEnvelope) -> FactRecord | Void | None:
     Stateless, so a projection can turn each event into its row on its own.
     """
     kind, _, raw_id = envelope.stream_id.partition("-")
-    stream_id = _stream_uuid(raw_id)
+    stream_id = stream_uuid(raw_id)
     event = ev.decode_data(envelope.type, envelope.data)
     eid, pos, tx = envelope.event_id, envelope.global_position, envelope.tx
     at = _utc(envelope.occurred_at)
