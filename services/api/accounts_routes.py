@@ -20,6 +20,7 @@ from infra.accounts import (
     LoginThrottled,
     RefreshRefused,
     SessionGrant,
+    UserAccount,
     attempt_login,
     create_user,
     end_session,
@@ -106,13 +107,23 @@ def _tokens(settings: Settings, grant: SessionGrant) -> TokenOut:
     )
 
 
-def login_policy(settings: Settings) -> LoginPolicy:
-    """The login throttling of these settings (the JSON login and the pages' login share it)."""
-    return LoginPolicy(
-        max_failures_per_email=settings.login_max_failures_per_email,
-        max_failures_per_client=settings.login_max_failures_per_client,
-        window=dt.timedelta(seconds=settings.login_failure_window_seconds),
-        lockout=dt.timedelta(seconds=settings.login_lockout_seconds),
+async def check_login(
+    pool: asyncpg.Pool, request: Request[Any, Any, Any], settings: Settings, *, email: str, password: str
+) -> UserAccount | None:
+    """The account of this e-mail and password, None when wrong, under the settings' login throttling
+    (``LoginThrottled`` when locked out); the JSON login and the pages' login both check with it."""
+    return await attempt_login(
+        pool,
+        email=email,
+        password=password,
+        client_address=request.client.host if request.client is not None else "unknown",
+        policy=LoginPolicy(
+            max_failures_per_email=settings.login_max_failures_per_email,
+            max_failures_per_client=settings.login_max_failures_per_client,
+            window=dt.timedelta(seconds=settings.login_failure_window_seconds),
+            lockout=dt.timedelta(seconds=settings.login_lockout_seconds),
+        ),
+        key=settings.secret_key.encode(),
     )
 
 
@@ -144,15 +155,7 @@ class AccountsController(Controller):
         pool: NamedDependency[asyncpg.Pool],
         settings: NamedDependency[Settings],
     ) -> TokenOut:
-        client = request.client.host if request.client is not None else "unknown"
-        account = await attempt_login(
-            pool,
-            email=data.email,
-            password=data.password,
-            client_address=client,
-            policy=login_policy(settings),
-            key=settings.secret_key.encode(),
-        )
+        account = await check_login(pool, request, settings, email=data.email, password=data.password)
         if account is None:
             raise AuthFailed()
         grant = await open_session(pool, account, ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds))

@@ -43,7 +43,7 @@ from services.api.pages.report import ReportPageController
 from services.api.pages.sessions import PageAuthentication, PageSessionCookie, SessionController, csrf_config
 from services.api.pages.site import PAGES, STATIC, page_error, template_config
 from services.api.participant_routes import ParticipantController
-from services.api.privacy_routes import PrivacyController
+from services.api.privacy_routes import ERASE_ROUTES
 from services.api.problems import exception_handlers, problem, problem_for
 from services.api.query_bounds import check_query_bounds
 from services.api.reading_routes import ReadingController
@@ -150,7 +150,7 @@ def create_app(
             EventsController,
             *STREAM_ROUTES,
             ParticipantController,
-            PrivacyController,
+            *ERASE_ROUTES,
             ReadingController,
             ReleaseController,
             ReportController,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Request, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
 from domain.privacy import SubjectKind
@@ -33,68 +34,52 @@ class ErasureOut(msgspec.Struct, frozen=True, kw_only=True):
     erased_by: uuid.UUID | None
 
 
-class PrivacyController(Controller):
-    """Erasure: the person's name, e-mail address and phone number become unreadable; every figure stays."""
-
-    tags = ("privacy",)
-
-    async def _erase(
-        self, kind: SubjectKind, record_id: uuid.UUID, principal: Principal, db: TenantConnection, settings: Settings
-    ) -> ErasureOut:
-        subject = Subject(kind, record_id)
-        # A record whose creation was voided is erased all the same: its events still hold the name.
-        if not await db.fetchval(
-            "SELECT true FROM streams WHERE programme_id = $1 AND stream_id = $2",
-            principal.programme_id,
-            stream_id_of(kind, record_id),
-        ):
-            raise NotFound()
-        done = await erasure_of(db, principal.programme_id, subject)
-        if done is None:
-            erasure = Erasure(
-                programme_id=principal.programme_id,
-                kind=kind,
-                subject_id=record_id,
-                erased_at=dt.datetime.now(dt.UTC),
-                erased_by=principal.user_id,
-            )
-            # The ledger first: an erasure must survive the restore of a backup taken before it.
-            await ErasureLedger(Path(settings.erasure_ledger)).append(erasure)
-            done = await erase(db, erasure)
-        return ErasureOut(
-            kind=done.kind, subject_id=done.subject_id, erased_at=done.erased_at, erased_by=done.erased_by
+async def _erase(
+    kind: SubjectKind, record_id: uuid.UUID, principal: Principal, db: TenantConnection, settings: Settings
+) -> ErasureOut:
+    subject = Subject(kind, record_id)
+    # A record whose creation was voided is erased all the same: its events still hold the name.
+    if not await db.fetchval(
+        "SELECT true FROM streams WHERE programme_id = $1 AND stream_id = $2",
+        principal.programme_id,
+        stream_id_of(kind, record_id),
+    ):
+        raise NotFound()
+    done = await erasure_of(db, principal.programme_id, subject)
+    if done is None:
+        erasure = Erasure(
+            programme_id=principal.programme_id,
+            kind=kind,
+            subject_id=record_id,
+            erased_at=dt.datetime.now(dt.UTC),
+            erased_by=principal.user_id,
         )
+        # The ledger first: an erasure must survive the restore of a backup taken before it.
+        await ErasureLedger(Path(settings.erasure_ledger)).append(erasure)
+        done = await erase(db, erasure)
+    return ErasureOut(kind=done.kind, subject_id=done.subject_id, erased_at=done.erased_at, erased_by=done.erased_by)
 
-    @post(
-        "/v1/participants/{record_id:uuid}/erase",
-        opt=roles("admin"),
-        operation_id="eraseParticipant",
-        summary="Erase a participant's identity for good (their figures stay in every report)",
-        responses=ERASE_PROBLEMS,
-        status_code=200,
-    )
-    async def erase_participant(
-        self,
+
+def _erase_route(kind: SubjectKind) -> HTTPRouteHandler:
+    async def erase_subject(
         record_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
         db: NamedDependency[TenantConnection],
         settings: NamedDependency[Settings],
     ) -> ErasureOut:
-        return await self._erase("participant", record_id, request.user, db, settings)
+        return await _erase(kind, record_id, request.user, db, settings)
 
-    @post(
-        "/v1/contacts/{record_id:uuid}/erase",
+    return post(
+        f"/v1/{kind}s/{{record_id:uuid}}/erase",
         opt=roles("admin"),
-        operation_id="eraseContact",
-        summary="Erase a contact's identity for good (their figures stay in every report)",
+        operation_id=f"erase{kind.capitalize()}",
+        summary=f"Erase a {kind}'s identity for good (their figures stay in every report)",
         responses=ERASE_PROBLEMS,
         status_code=200,
-    )
-    async def erase_contact(
-        self,
-        record_id: FromPath[uuid.UUID],
-        request: Request[Principal, Any, Any],
-        db: NamedDependency[TenantConnection],
-        settings: NamedDependency[Settings],
-    ) -> ErasureOut:
-        return await self._erase("contact", record_id, request.user, db, settings)
+        tags=["privacy"],
+        name=f"erase_{kind}",
+    )(erase_subject)
+
+
+ERASE_ROUTES: Final[list[HTTPRouteHandler]] = [_erase_route("participant"), _erase_route("contact")]
+"""Erasure: the person's name, e-mail address and phone number become unreadable; every figure stays."""

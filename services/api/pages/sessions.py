@@ -30,10 +30,10 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from infra.accounts import ROLES, LoginThrottled, attempt_login, end_session, open_session, session_user
+from infra.accounts import ROLES, LoginThrottled, end_session, open_session, session_user
 from infra.db import TenantConnection
 from infra.settings import Settings
-from services.api.accounts_routes import login_policy
+from services.api.accounts_routes import check_login
 from services.api.pages.site import PAGES, landing, page
 from services.api.security import PUBLIC, Principal, public, roles
 
@@ -188,17 +188,9 @@ class SessionController(Controller):
         pool: NamedDependency[asyncpg.Pool],
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
-        client = request.client.host if request.client is not None else "unknown"
         target = _safe_next(data.next)
         try:
-            account = await attempt_login(
-                pool,
-                email=data.email,
-                password=data.password,
-                client_address=client,
-                policy=login_policy(settings),
-                key=settings.secret_key.encode(),
-            )
+            account = await check_login(pool, request, settings, email=data.email, password=data.password)
         except LoginThrottled as e:
             minutes = max(1, round(e.retry_after / 60))
             answer: Template = page(
