@@ -70,7 +70,10 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
             claims = read_token(token.strip(), secret=self._secret)
         except InvalidToken as e:
             raise NotAuthorizedException("the access token is invalid or has expired") from e
-        user = await session_user(self._pool(), claims.session_id, claims.user_id, claims.programme_id)
+        # Through a connection acting for the programme the token names: the next statement of this request
+        # (of the same programme) finds one acting for it already, with no round trip to set it.
+        async with tenant_connection(self._pool(), claims.programme_id) as conn:
+            user = await session_user(conn, claims.session_id, claims.user_id, claims.programme_id)
         if user is None:
             raise NotAuthorizedException("the session has ended: log in again")
         principal = Principal(user_id=user.user_id, programme_id=user.programme_id, role=user.role)
