@@ -31,6 +31,7 @@ from infra.report_quota import ReportQuota
 from infra.settings import Settings
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
+from services.api.borrowed import ReturnBorrowed, borrowed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
 from services.api.events_routes import STREAM_ROUTES, EventsController
 from services.api.limits import report_quota_guard
@@ -116,9 +117,15 @@ def create_app(
         return response
 
     async def provide_db(request: Request[Principal, Any, Any]) -> AsyncIterator[TenantConnection]:
-        """A connection acting for the caller's programme (row-level security), for the request's duration."""
-        async with tenant_connection(holder["pool"], request.user.programme_id) as conn:
-            yield conn
+        """A connection acting for the caller's programme (row-level security), for the request's duration.
+
+        Given back as Litestar closes this generator, or as the request ends when Litestar never does (another
+        dependency of the route failed after this one yielded: see ``services.api.borrowed``).
+        """
+        pool = holder["pool"]
+        async with tenant_connection(pool, request.user.programme_id) as conn:
+            with borrowed(request.scope, pool, conn):
+                yield conn
 
     pages = Router(
         path=PAGES,
@@ -188,6 +195,7 @@ def create_app(
             RequestTelemetry,  # outermost: the request id is known to every log line below it
             DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),
             DefineMiddleware(AccessLogMiddleware, pool=lambda: holder["pool"]),
+            ReturnBorrowed,  # innermost: what a route's dependencies left checked out goes back as the route is done
         ],
         before_send=[send_security_headers, send_dashboard_csp],  # the page's policy replaces the API's
         exception_handlers=handlers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from infra.access_log import record_access
 from infra.accounts import session_user
 from infra.db import tenant_connection
-from infra.tokens import InvalidToken, read_token
+from infra.tokens import InvalidToken, TokenClaims, read_token
 from services.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, Problem, database_unavailable
 
 # Routes anyone may call; every other route must name the roles it admits.
@@ -33,6 +34,8 @@ PAGES_PATH = "/app"
 AUDIT = "audit"
 
 _log = logging.getLogger("peoplelinks.api")
+# How many verified access tokens each process remembers (see ``BearerAuthentication``).
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,17 +63,31 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         )
         self._secret = secret
         self._pool = pool
+        # Tokens whose signature was verified, with their claims: a client sends the same token with every
+        # request, and HS256 verification is a large share of a small request. Only the signature's verdict is
+        # kept: expiry is checked on each use, and the session on each use in the database.
+        self._verified: dict[str, TokenClaims] = {}
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthorizedException("send Authorization: Bearer <access token> (POST /v1/auth/login)")
-        try:
-            claims = read_token(token.strip(), secret=self._secret)
-        except InvalidToken as e:
-            raise NotAuthorizedException("the access token is invalid or has expired") from e
-        user = await session_user(self._pool(), claims.session_id, claims.user_id, claims.programme_id)
+        token = token.strip()
+        claims = self._verified.get(token)
+        if claims is None or claims.expires_at <= time.time():
+            try:
+                claims = read_token(token, secret=self._secret)
+            except InvalidToken as e:
+                self._verified.pop(token, None)
+                raise NotAuthorizedException("the access token is invalid or has expired") from e
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.clear()  # simpler than LRU, and rare: each token lives for minutes
+            self._verified[token] = claims
+        # Through a connection acting for the programme the token names: the next statement of this request
+        # (of the same programme) finds one acting for it already, with no round trip to set it.
+        async with tenant_connection(self._pool(), claims.programme_id) as conn:
+            user = await session_user(conn, claims.session_id, claims.user_id, claims.programme_id)
         if user is None:
             raise NotAuthorizedException("the session has ended: log in again")
         principal = Principal(user_id=user.user_id, programme_id=user.programme_id, role=user.role)

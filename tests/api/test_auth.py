@@ -200,6 +200,29 @@ async def test_another_users_session_does_not_open_with_a_token_naming_it(
     assert await can_read(client, jwt.encode(claims, settings.secret_key, algorithm="HS256")) == 401
 
 
+async def test_a_token_that_worked_is_refused_once_it_expires(
+    client: Client, tenant: Tenant, settings: Settings
+) -> None:
+    # The API remembers tokens whose signature it verified; their expiry still counts on every request.
+    admin = await tokens(client, tenant.admin_email, tenant.password)
+    sid = jwt.decode(admin["access_token"], settings.secret_key, algorithms=["HS256"])["sid"]
+    expires = int(time.time()) + 2
+    claims = {
+        "sub": str(tenant.admin_id),
+        "pid": str(tenant.programme_id),
+        "role": "admin",
+        "sid": sid,
+        "jti": str(uuid.uuid4()),
+        "iat": expires - 60,
+        "exp": expires,
+        "typ": "access",
+    }
+    short_lived = jwt.encode(claims, settings.secret_key, algorithm="HS256")
+    assert await can_read(client, short_lived) == 200
+    await asyncio.sleep(max(0.0, expires + 0.1 - time.time()))
+    assert await can_read(client, short_lived) == 401
+
+
 # -- Throttling ---------------------------------------------------------------
 
 

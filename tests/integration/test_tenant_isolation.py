@@ -6,7 +6,10 @@ import uuid
 
 import asyncpg
 import pytest
+from asyncpg.pool import PoolConnectionProxy
 
+from infra.db import create_app_pool, tenant_connection
+from infra.settings import Settings
 from tests.support import Api, Tenant, envelope
 
 
@@ -93,3 +96,60 @@ async def test_a_token_of_one_programme_cannot_name_another_programmes_records(
     refused = await api.record("participant", participant, body)
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "data.contact_id"
+
+
+async def _programme_seen(conn: asyncpg.Connection | PoolConnectionProxy) -> tuple[str, int]:
+    """What the connection acts for (the raw setting) and how many events it sees."""
+    setting = await conn.fetchval("SELECT coalesce(current_setting('peoplelinks.programme_id', true), '')")
+    return setting, await conn.fetchval("SELECT count(*) FROM events")
+
+
+async def test_a_pooled_connection_never_carries_one_programme_into_the_next_use(
+    settings: Settings, tenant: Tenant, other_tenant: Tenant, two_programmes: tuple[str, str]
+) -> None:
+    # One connection, so every use below gets the very connection the previous one gave back.
+    pool = await create_app_pool(settings, min_size=1, max_size=1)
+    try:
+        async with tenant_connection(pool, tenant.programme_id) as conn:
+            assert await _programme_seen(conn) == (str(tenant.programme_id), 1)
+        # Acquired without a programme (as the session lookup or a login would): nothing of the last one.
+        async with pool.acquire() as conn:
+            assert await _programme_seen(conn) == ("", 0)
+        assert await pool.fetchval("SELECT count(*) FROM events") == 0
+        async with tenant_connection(pool, tenant.programme_id) as conn:
+            assert await _programme_seen(conn) == (str(tenant.programme_id), 1)
+        async with tenant_connection(pool, other_tenant.programme_id) as conn:
+            assert await _programme_seen(conn) == (str(other_tenant.programme_id), 1)
+            assert await conn.fetchval("SELECT count(*) FROM events WHERE programme_id = $1", tenant.programme_id) == 0
+        # A block that fails half-way gives the connection back acting for its programme: the next use decides.
+        with pytest.raises(asyncpg.UndefinedTableError):
+            async with tenant_connection(pool, tenant.programme_id) as conn:
+                await conn.execute("SELECT * FROM no_such_table")
+        assert await pool.fetchval("SELECT count(*) FROM events") == 0
+        # Code that sets the programme by hand on a plain acquire is reset on release, as before.
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT set_config('peoplelinks.programme_id', $1, false)", str(tenant.programme_id))
+        async with pool.acquire() as conn:
+            assert await _programme_seen(conn) == ("", 0)
+        async with tenant_connection(pool, other_tenant.programme_id) as conn:
+            assert await _programme_seen(conn) == (str(other_tenant.programme_id), 1)
+    finally:
+        await pool.close()
+
+
+async def test_a_tenant_connection_of_a_foreign_pool_still_acts_for_its_programme(
+    settings: Settings, tenant: Tenant, two_programmes: tuple[str, str]
+) -> None:
+    # A pool not made by create_app_pool (no setup hook): tenant_connection sets the programme itself, and the
+    # pool's own reset (RESET ALL) clears it.
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=1, server_settings={"role": settings.app_role}
+    )
+    assert pool is not None
+    try:
+        async with tenant_connection(pool, tenant.programme_id) as conn:
+            assert await _programme_seen(conn) == (str(tenant.programme_id), 1)
+        async with pool.acquire() as conn:
+            assert await _programme_seen(conn) == ("", 0)
+    finally:
+        await pool.close()
