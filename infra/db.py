@@ -141,6 +141,10 @@ async def create_app_pool(
             "statement_timeout": str(settings.statement_timeout_ms),
             "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
             "application_name": "peoplelinks",
+            # No JIT compilation: the planner's cost of a statement with correlated subqueries over the events
+            # (the projection status's holds) passed jit_optimize_above_cost at 10M events, and every read paid
+            # ~200 ms compiling a statement that returned no row. Reports turned it off already.
+            "jit": "off",
         },
     )
     assert pool is not None
