@@ -120,6 +120,9 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
         click.echo("worker running; Ctrl-C to stop", err=True)
         await run_worker(settings, stop=stop)
 
+    from services import heap
+
+    heap.settle()
     asyncio.run(run())
 
 

@@ -37,6 +37,7 @@ import uvicorn
 from infra.db import connect_owner
 from infra.migrate import migrate
 from infra.settings import Settings
+from services import heap
 from services.api.app import create_app
 from services.demo import (
     DEMO_PROGRAMME,
@@ -517,9 +518,11 @@ async def _serve(
     redis: EmbeddedRedis | None,
 ) -> None:
     """The API and the worker side by side until ``stop`` is set or one of them fails."""
+    app = create_app(settings)
+    heap.settle()  # this process serves the API and runs the worker from here until it stops
     server = _Server(
         uvicorn.Config(
-            create_app(settings),
+            app,
             host=options.host,
             port=options.port,
             lifespan="on",

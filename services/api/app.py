@@ -31,9 +31,9 @@ from infra.report_quota import ReportQuota
 from infra.settings import Settings
 from services.api.access_log_routes import AccessLogController
 from services.api.accounts_routes import AccountsController, AuthFailed
-from services.api.borrowed import ReturnBorrowed, borrowed
+from services.api.borrowed import borrowed
 from services.api.dashboard_routes import DashboardController, send_dashboard_csp
-from services.api.events_routes import STREAM_ROUTES, EventsController
+from services.api.events_routes import STREAM_ROUTES, EventsController, Recording
 from services.api.limits import report_quota_guard
 from services.api.openapi_types import JsonNumberSchema
 from services.api.pages.admin import AdminController
@@ -51,16 +51,9 @@ from services.api.reading_routes import ReadingController
 from services.api.release_routes import ReleaseController
 from services.api.report_routes import ReportController
 from services.api.scope import participant_scope_guard
-from services.api.security import (
-    AccessLogMiddleware,
-    BearerAuthentication,
-    Principal,
-    public,
-    role_guard,
-    send_security_headers,
-)
+from services.api.security import BearerAuthentication, Principal, in_turn, public, role_guard, send_security_headers
 from services.api.status_routes import StatusController
-from services.api.telemetry import RequestTelemetry
+from services.api.telemetry import RequestCycle
 from services.observability import EVENTS_APPENDED
 from services.recording import Recorder
 
@@ -90,12 +83,14 @@ def create_app(
         app.state.pool = the_pool  # for guards, which have no dependency injection
         # Made in the app's event loop: one bound on the renders of this process.
         app.state.render_slots = RenderSlots(settings.max_concurrent_renders, wait=settings.render_wait_seconds)
+        recorder = Recorder(store, keys=subject_keys, after_commit=_counted(waker), clock=clock)
         holder.update(
             pool=the_pool,
             store=store,
             waker=waker,
             render_slots=app.state.render_slots,
-            recorder=Recorder(store, keys=subject_keys, after_commit=_counted(waker), clock=clock),
+            recorder=recorder,
+            recording=Recording(recorder=recorder, max_events=settings.max_batch_events),
         )
         try:
             yield
@@ -180,22 +175,24 @@ def create_app(
             "db": Provide(provide_db),
             "waker": Provide(lambda: holder["waker"], sync_to_thread=False),
             "render_slots": Provide(lambda: holder["render_slots"], sync_to_thread=False),
-            "max_batch_events": Provide(lambda: settings.max_batch_events, sync_to_thread=False),
+            "recording": Provide(lambda: holder["recording"], sync_to_thread=False),
         },
-        # The quota after the roles: a caller the route refuses spends nothing.
+        # The quota after the roles: a caller the route refuses spends nothing. One guard running them in turn.
         guards=[
-            role_guard,
-            participant_scope_guard,
-            report_quota_guard(
-                ReportQuota(per_minute=settings.report_requests_per_minute, burst=settings.report_request_burst)
-            ),
+            in_turn(
+                role_guard,
+                participant_scope_guard,
+                report_quota_guard(
+                    ReportQuota(per_minute=settings.report_requests_per_minute, burst=settings.report_request_burst)
+                ),
+            )
         ],
         before_request=check_query_bounds,
         middleware=[
-            RequestTelemetry,  # outermost: the request id is known to every log line below it
+            # Outermost: the request id is known to every log line below it; the access log and the connections
+            # borrowed (services/api/telemetry.py).
+            DefineMiddleware(RequestCycle, pool=lambda: holder["pool"]),
             DefineMiddleware(BearerAuthentication, secret=settings.secret_key, pool=lambda: holder["pool"]),
-            DefineMiddleware(AccessLogMiddleware, pool=lambda: holder["pool"]),
-            ReturnBorrowed,  # innermost: what a route's dependencies left checked out goes back as the route is done
         ],
         before_send=[send_security_headers, send_dashboard_csp],  # the page's policy replaces the API's
         exception_handlers=handlers,

@@ -12,8 +12,9 @@ until the garbage collector finalizes it (asyncio then runs its ``aclose``), whi
 has its connection, which it gets without a round trip when the connection acts for the
 programme already.)
 
-So ``db`` records what it borrows (``borrowed``) and ``ReturnBorrowed``, a middleware of every
-route, gives back at the request's end whatever is still recorded. Normally nothing is: the
+So ``db`` records what it borrows (``borrowed``) and the API's one middleware
+(``services.api.telemetry.RequestCycle``) opens the record as each request starts (``lending``) and
+gives back at the request's end whatever is still in it (``give_back``). Normally nothing is: the
 borrower gave it back already.
 """
 
@@ -24,36 +25,29 @@ from contextlib import contextmanager
 from typing import Final
 
 from asyncpg.pool import PoolConnectionProxy
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Scope
 
 from infra.db import Pool
 
 # The request's connections still to give back, in its scope's state: borrower's key -> (pool, connection).
 _KEY: Final = "peoplelinks_borrowed_connections"
 
-_Borrowed = dict[int, tuple[Pool, PoolConnectionProxy]]
+Lent = dict[int, tuple[Pool, PoolConnectionProxy]]
 
 
-class ReturnBorrowed:
-    """Gives the connections a request borrowed (``borrowed``) and did not give back to their pool as it ends."""
+def lending(scope: Scope) -> Lent:
+    """Open the request's record of borrowed connections; ``give_back`` it as the request ends."""
+    lent: Lent = {}
+    scope["state"][_KEY] = lent
+    return lent
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        left: _Borrowed = {}
-        scope["state"][_KEY] = left
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            while left:
-                _, (pool, conn) = left.popitem()
-                # A no-op for a connection given back already (``Pool.release`` checks), even to a closed pool.
-                await pool.release(conn)
+async def give_back(lent: Lent) -> None:
+    """Give the connections still recorded back to their pools."""
+    while lent:
+        _, (pool, conn) = lent.popitem()
+        # A no-op for a connection given back already (``Pool.release`` checks), even to a closed pool.
+        await pool.release(conn)
 
 
 @contextmanager
@@ -62,9 +56,9 @@ def borrowed(scope: Scope, pool: Pool, conn: PoolConnectionProxy) -> Iterator[No
 
     Wrap the ``yield`` of a generator dependency in it, inside the block that gives ``conn`` back.
     """
-    left: _Borrowed | None = scope["state"].get(_KEY)
+    left: Lent | None = scope["state"].get(_KEY)
     if left is None:
-        raise RuntimeError("a connection borrowed outside ReturnBorrowed: nothing would give it back")
+        raise RuntimeError("a connection borrowed outside lending(): nothing would give it back")
     key = id(conn)
     left[key] = (pool, conn)
     try:

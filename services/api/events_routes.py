@@ -56,6 +56,13 @@ class BatchEnvelopeIn(EnvelopeIn, frozen=True, kw_only=True, forbid_unknown_fiel
     stream_id: str
 
 
+class Recording(msgspec.Struct, frozen=True, kw_only=True):
+    """What the recording routes need, as one dependency (Litestar resolves two or more in a task group)."""
+
+    recorder: Recorder
+    max_events: int
+
+
 class AppendOut(msgspec.Struct, frozen=True, kw_only=True):
     """What one stream's append stored."""
 
@@ -214,15 +221,14 @@ def _record_route(kind: StreamKind) -> HTTPRouteHandler:
     async def record(
         record_id: FromPath[uuid.UUID],
         request: Request[Principal, Any, Any],
-        recorder: NamedDependency[Recorder],
-        max_batch_events: NamedDependency[int],
+        recording: NamedDependency[Recording],
         if_match: IfMatch = None,
     ) -> AppendOut:
         principal = request.user
         stream_id = stream_id_of(kind, record_id)
-        incoming = _decode_body(await request.body(), stream_id, max_batch_events)
+        incoming = _decode_body(await request.body(), stream_id, recording.max_events)
         expected = _expected_version(request.headers.get("if-match"))
-        outcome = await recorder.record(
+        outcome = await recording.recorder.record(
             principal.programme_id,
             incoming,
             recording_metadata(request, principal),
@@ -303,11 +309,11 @@ class EventsController(Controller):
     async def record_batch(
         self,
         request: Request[Principal, Any, Any],
-        recorder: NamedDependency[Recorder],
-        max_batch_events: NamedDependency[int],
+        recording: NamedDependency[Recording],
     ) -> BatchOut:
         principal = request.user
-        incoming = _decode_body(await request.body(), None, max_batch_events)
+        recorder = recording.recorder
+        incoming = _decode_body(await request.body(), None, recording.max_events)
         for item in incoming:
             _check_stream_id(item.stream_id, f"{item.field}.stream_id")
         participants = [

@@ -7,11 +7,10 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Guard
 
 from infra.db import tenant_connection
 from infra.report_quota import ReportQuota, take_report_token
-from services.api.security import Principal
+from services.api.security import AsyncGuard, Principal
 
 # Route option: each request takes a token of the caller's report quota.
 REPORT_QUOTA = "report_quota"
@@ -22,7 +21,7 @@ def report_quota() -> dict[str, Any]:
     return {REPORT_QUOTA: True}
 
 
-def report_quota_guard(quota: ReportQuota) -> Guard:
+def report_quota_guard(quota: ReportQuota) -> AsyncGuard:
     """A guard, after the role guard, taking a token of the caller's quota on the routes marked with it.
 
     A guard rather than a step of the handler, so that no marked route can forget

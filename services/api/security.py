@@ -5,24 +5,22 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Scope, Send
 
 from infra.access_log import record_access
 from infra.accounts import session_user
 from infra.db import tenant_connection
 from infra.tokens import InvalidToken, TokenClaims, read_token
-from services.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, Problem, database_unavailable
+from services.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, Problem
 
 # Routes anyone may call; every other route must name the roles it admits.
 PUBLIC = "public"
@@ -119,6 +117,22 @@ async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
         raise PermissionDeniedException(f"the role {user.role!r} may not do this")
 
 
+AsyncGuard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def in_turn(*guards: AsyncGuard) -> AsyncGuard:
+    """One guard that runs ``guards`` in turn, the first refusal ending the request.
+
+    Litestar copies the route handler for each guard it calls, on every request: one guard costs one copy.
+    """
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        for each in guards:
+            await each(connection, handler)
+
+    return guard
+
+
 # -- The access log -----------------------------------------------------------
 
 
@@ -139,68 +153,40 @@ def audit_participant(path_param: str = "record_id", *, action: str | None = Non
     return {AUDIT: ParticipantRead(path_param=path_param, action=action)}
 
 
-class AccessLogMiddleware:
-    """Logs successful answers of audited routes under the request's id (``X-Request-ID``).
+def audited(scope: Scope) -> ParticipantRead | None:
+    """How the route matched names the participant it reads, if it is an audited route."""
+    handler = scope.get("route_handler")
+    audit = handler.opt.get(AUDIT) if handler is not None else None
+    return audit if isinstance(audit, ParticipantRead) else None
 
-    The entry is written before the answer's first byte leaves: when it cannot
-    be written the caller gets a 500 instead of the record, since a read that
-    leaves no trace is what the log exists to prevent.
+
+async def record_read(pool: asyncpg.Pool, scope: Scope, audit: ParticipantRead, request_id: uuid.UUID) -> None:
+    """The access log's entry for a successful answer of an audited route (``audit_participant``).
+
+    Written before the answer's first byte leaves (``services.api.telemetry.RequestCycle``): when
+    it cannot be written the caller gets ``send_withheld``'s answer instead of the record, since a
+    read that leaves no trace is what the log exists to prevent.
     """
-
-    def __init__(self, app: ASGIApp, pool: Callable[[], asyncpg.Pool]) -> None:
-        self.app = app
-        self._pool = pool
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        # Given by RequestTelemetry, the outer middleware (one made here only if this runs without it).
-        request_id = scope["state"].setdefault("request_id", uuid.uuid4())
-        handler = scope.get("route_handler")
-        audit = handler.opt.get(AUDIT) if handler is not None else None
-        withheld = False
-
-        async def send_logged(message: Message) -> None:
-            nonlocal withheld
-            if withheld:
-                return
-            if message["type"] == "http.response.start":
-                MutableScopeHeaders.from_message(message)["X-Request-ID"] = str(request_id)
-                if isinstance(audit, ParticipantRead) and 200 <= message["status"] < 300:
-                    try:
-                        await self._record(scope, audit, request_id)
-                    except Exception as e:
-                        # No personal data in logs: the route and the exception type only.
-                        _log.error("access log not written for %s: %s", scope["path"], type(e).__name__, exc_info=e)
-                        withheld = True
-                        await _send_withheld(send, scope, request_id, unavailable=database_unavailable(e))
-                        return
-            await send(message)
-
-        await self.app(scope, receive, send_logged)
-
-    async def _record(self, scope: Scope, audit: ParticipantRead, request_id: uuid.UUID) -> None:
-        user = scope.get("user")
-        if not isinstance(user, Principal):
-            raise TypeError("an audited route must require authentication")
-        raw = scope["path_params"][audit.path_param]
-        participant_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
-        handler = scope["route_handler"]
-        operation_id = getattr(handler, "operation_id", None)
-        async with tenant_connection(self._pool(), user.programme_id) as conn:
-            await record_access(
-                conn,
-                programme_id=user.programme_id,
-                user_id=user.user_id,
-                role=user.role,
-                participant_id=participant_id,
-                action=audit.action or str(operation_id or handler.handler_name),
-                request_id=request_id,
-            )
+    user = scope.get("user")
+    if not isinstance(user, Principal):
+        raise TypeError("an audited route must require authentication")
+    raw = scope["path_params"][audit.path_param]
+    participant_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+    handler = scope["route_handler"]
+    operation_id = getattr(handler, "operation_id", None)
+    async with tenant_connection(pool, user.programme_id) as conn:
+        await record_access(
+            conn,
+            programme_id=user.programme_id,
+            user_id=user.user_id,
+            role=user.role,
+            participant_id=participant_id,
+            action=audit.action or str(operation_id or handler.handler_name),
+            request_id=request_id,
+        )
 
 
-async def _send_withheld(send: Send, scope: Scope, request_id: uuid.UUID, *, unavailable: bool) -> None:
+async def send_withheld(send: Send, scope: Scope, request_id: uuid.UUID, *, unavailable: bool) -> int:
     """The answer instead of a record whose read could not be logged: 503 when the database is not there."""
     status, title = (503, "The database is unavailable") if unavailable else (500, "Internal error")
     body = msgspec.json.encode(
@@ -222,6 +208,7 @@ async def _send_withheld(send: Send, scope: Scope, request_id: uuid.UUID, *, una
         headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+    return status
 
 
 # -- Security headers ---------------------------------------------------------
@@ -263,21 +250,30 @@ def _is_docs(path: str) -> bool:
     return path == OPENAPI_PATH or path.startswith(f"{OPENAPI_PATH}/")
 
 
+def _raw(headers: dict[str, str]) -> tuple[frozenset[bytes], list[tuple[bytes, bytes]]]:
+    pairs = [(name.encode(), value.encode()) for name, value in headers.items()]
+    return frozenset(name for name, _ in pairs), pairs
+
+
+# Answers carry records of people with convictions: no cache may keep them (nor the pages' own files, for
+# simplicity: they are small). The documentation page keeps its files cacheable.
+_DOCS_HEADERS = _raw({**_ALWAYS, "content-security-policy": DOCS_CSP})
+_PAGES_HEADERS = _raw({**_ALWAYS, "content-security-policy": PAGES_CSP, "cache-control": "no-store"})
+_API_HEADERS = _raw({**_ALWAYS, "content-security-policy": API_CSP, "cache-control": "no-store"})
+
+
 async def send_security_headers(message: Message, scope: Scope) -> None:
-    """A ``before_send`` hook: security headers on every answer, errors and 404s of unknown paths included."""
+    """A ``before_send`` hook: security headers on every answer, errors and 404s of unknown paths included.
+
+    They replace any the route set of the same names. Written as raw header pairs (an answer's start has
+    no others of these names but for the rare ``cache-control``): this runs on every answer.
+    """
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in _ALWAYS.items():
-        headers[name] = value
-    if _is_docs(scope["path"]):
-        headers["content-security-policy"] = DOCS_CSP
-    elif _is_pages(scope["path"]):
-        headers["content-security-policy"] = PAGES_CSP
-        # Pages show records of people with convictions: no cache may keep them (nor the pages' own files, for
-        # simplicity: they are small).
-        headers["cache-control"] = "no-store"
-    else:
-        headers["content-security-policy"] = API_CSP
-        # Answers carry records of people with convictions: no cache may keep them.
-        headers["cache-control"] = "no-store"
+    path = scope["path"]
+    names, values = _DOCS_HEADERS if _is_docs(path) else _PAGES_HEADERS if _is_pages(path) else _API_HEADERS
+    headers = list(message.get("headers") or ())
+    if any(name.lower() in names for name, _ in headers):
+        headers = [(name, value) for name, value in headers if name.lower() not in names]
+    headers.extend(values)
+    message["headers"] = headers

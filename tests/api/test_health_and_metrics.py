@@ -157,3 +157,22 @@ async def test_each_request_logs_one_json_line_with_its_id_and_route_template_an
     assert line["level"] == "info" and line["logger"] == "peoplelinks.http"
     assert line["message"].startswith("GET /v1/participants/{participant_id}/timeline 200 ")
     assert participant not in captured.getvalue() and tenant.admin_email not in captured.getvalue()
+
+
+async def test_a_request_refused_before_its_route_is_logged_with_its_answer_status(client: Client) -> None:
+    """Authentication refuses outside the route's handlers: the log line and the latency series say 401, not 500."""
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("peoplelinks.http")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        refused = await client.get("/v1/follow-ups", headers={"Authorization": "Bearer not-a-token"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert refused.status_code == 401
+    [line] = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert line["message"].startswith("GET /v1/follow-ups 401 ")
