@@ -84,6 +84,7 @@ from infra.migrate import migrate
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up, projection_status, read_checkpoint
+from services import heap
 from services.demo import demo_log
 from services.recording import IncomingEvent
 from services.recording import _new_event as recorded_form  # what the Recorder stores: canonical, sealed
@@ -852,7 +853,11 @@ def _cores(cpu: dict[str, float], seconds: float) -> str:
 
 
 async def measure_catchup(store: BenchStore, batch: int, profile_dir: Path | None) -> CatchUp:
-    """Read + decode the whole store, then catch every projection up from position 0."""
+    """Read + decode the whole store, then catch every projection up from position 0.
+
+    In this process, with its garbage collector set as ``peoplelinks worker`` sets the worker's (``services.heap``).
+    """
+    heap.settle()
     await reset_projections(store)
     pool = await create_worker_pool(settings_for(store.database_url), min_size=1, max_size=2)
     events_store = EventStore(pool)

@@ -294,6 +294,9 @@ def rebuild(names: tuple[str, ...], batch_size: int) -> None:
             await pool.close()
             await owner.close()
 
+    from services import heap
+
+    heap.settle()  # a rebuild folds millions of events: collections spaced as the worker's
     try:
         asyncio.run(run())
     except RebuildRunning as e:
