@@ -166,8 +166,11 @@ def _expected_version(if_match: str | None) -> int | None:
 
 
 def recording_metadata(request: Request[Any, Any, Any], principal: Principal) -> Metadata:
-    """Who records and why: the caller, and the correlation and causation ids of the request (or new ones)."""
-    request_id = uuid.uuid4()
+    """Who records and why: the caller, and the correlation and causation ids of the request, else its id.
+
+    The request's id is its ``X-Request-ID`` (``RequestCycle``), so the events it stored lead back to its log line.
+    """
+    request_id = request.scope["state"].get("request_id") or uuid.uuid4()
 
     def header_uuid(name: str) -> uuid.UUID | None:
         raw = request.headers.get(name)

@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from infra.settings import Settings
 from services.api.app import create_app
 from services.observability import JsonFormatter
-from tests.support import Api, Tenant, envelope, project_everything
+from tests.support import Api, Tenant, contact_added, envelope, new_id, project_everything
 
 Client = AsyncTestClient  # type: ignore[type-arg]
 TOKEN = "metrics-token-for-the-test"
@@ -176,3 +176,19 @@ async def test_a_request_refused_before_its_route_is_logged_with_its_answer_stat
     assert refused.status_code == 401
     [line] = [json.loads(line) for line in captured.getvalue().splitlines()]
     assert line["message"].startswith("GET /v1/follow-ups 401 ")
+
+
+async def test_events_recorded_without_a_correlation_id_carry_the_request_id(
+    api: Api, owner: asyncpg.Connection
+) -> None:
+    """The request's X-Request-ID is the events' correlation and causation id: they lead back to its log line."""
+    contact = new_id()
+    response = await api.record("contact", contact, contact_added())
+    assert response.status_code == 201, response.text
+    row = await owner.fetchrow(
+        "SELECT metadata->>'correlation_id' AS correlation, metadata->>'causation_id' AS causation FROM events"
+        " WHERE stream_id = $1",
+        f"contact-{contact}",
+    )
+    assert row is not None
+    assert row["correlation"] == row["causation"] == response.headers["x-request-id"]
