@@ -367,6 +367,7 @@ def pytest_runtest_logstart(nodeid: str) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup() -> Generator[None, object, object]:
     # A fixture may configure logging (uvicorn.Config does): the loggers it made reach the handler at once.
+    __tracebackhide__ = True  # not in the traceback of a fixture that fails
     try:
         return (yield)
     finally:
