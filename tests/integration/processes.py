@@ -25,6 +25,7 @@ from services.up import free_port
 from tests import log_watch
 
 ROOT = Path(__file__).resolve().parents[2]
+_OUTPUTS: dict[int, Path] = {}  # each started process's output file, by pid
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -42,8 +43,9 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def _start(settings: Settings, *arguments: str) -> subprocess.Popen[bytes]:
-    with log_watch.output(f"peoplelinks {arguments[0]}").open("wb") as output:
-        return subprocess.Popen(
+    path = log_watch.output(f"peoplelinks {arguments[0]}")
+    with path.open("wb") as output:
+        process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", *arguments],
             cwd=ROOT,
             env=environment(settings),
@@ -51,6 +53,13 @@ def _start(settings: Settings, *arguments: str) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    _OUTPUTS[process.pid] = path
+    return process
+
+
+def output_of(process: subprocess.Popen[bytes]) -> str:
+    """What a ``peoplelinks`` process started here has written so far (standard output and error: its log lines)."""
+    return _OUTPUTS[process.pid].read_text(encoding="utf-8", errors="replace")
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
