@@ -212,13 +212,15 @@ def _participant(
 DEMO_START: Final = dt.datetime(2025, 1, 6, 9, tzinfo=dt.UTC)
 
 # fmt: off
-_FIRST_NAMES = (
+# The demo's people are named from these two: a contact "First Last", a participant "First L." (public: the
+# tests search every log line of a run for each such name, tests/log_watch.py).
+FIRST_NAMES = (
     "Aaliyah", "Andre", "Angela", "Anthony", "Brandon", "Carlos", "Crystal", "Darnell", "DeShawn", "Diana",
     "Elena", "Eric", "Gabriel", "Isaiah", "Jamal", "Jasmine", "Jerome", "Jessica", "Jose", "Kevin",
     "Keisha", "Latoya", "Luis", "Malik", "Marcus", "Maria", "Michael", "Monique", "Nathan", "Nicole",
     "Omar", "Patricia", "Rafael", "Ray", "Rosa", "Samantha", "Terrell", "Tiffany", "Tyrone", "Vanessa",
 )
-_LAST_NAMES = (
+LAST_NAMES = (
     "Adams", "Alvarez", "Baker", "Brooks", "Carter", "Castillo", "Coleman", "Davis", "Diaz", "Edwards",
     "Flores", "Foster", "Garcia", "Gray", "Green", "Harris", "Hayes", "Jackson", "Jenkins", "Johnson",
     "Kim", "Lee", "Lewis", "Lopez", "Martinez", "Mitchell", "Morales", "Nguyen", "Owens", "Patel",
@@ -348,7 +350,7 @@ def demo_log(
         log.append(_line(rng, f"employer-{employer}", "employer_added", directory_day, data))
     for _ in range(max(12, participants // 2)):
         contact = _id(rng)
-        data = {"name": f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"}
+        data = {"name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"}
         employer_id: str | None = None
         if rng.random() < 0.75:
             employer_id, employer_name = rng.choice(directory.employers)
@@ -372,7 +374,7 @@ def _demo_participant(
 ) -> None:
     """Enrolment, People Links, outreach, applications; then a hire or an exit without one."""
     profile: dict[str, Any] = {
-        "display_name": f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)[0]}.",
+        "display_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)[0]}.",
         "age_band": _weighted(rng, {"18-24": 18, "25-34": 34, "35-44": 26, "45-54": 15, "55+": 7}),
         "gender": _weighted(rng, {"man": 70, "woman": 27, "non-binary": 3}),
         "race_ethnicity": rng.choice(_RACES),

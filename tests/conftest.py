@@ -29,6 +29,10 @@ from services.api.app import create_app
 from services.exports import render
 from tests.support import MASTER_KEY, Api, Tenant
 
+# pytester: tests/integration/test_log_watch.py runs a session of its own; tests.log_watch: no personal value in any
+# log line of the whole run (issue 11).
+pytest_plugins = ["pytester", "tests.log_watch"]
+
 ADMIN_PASSWORD = "correct horse battery"
 RUN_ID = uuid.uuid4().hex[:10]
 

@@ -27,6 +27,39 @@ from services.recording import IncomingEvent
 # The master key of this test run (the settings fixture's PEOPLELINKS_MASTER_KEY).
 MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 
+PERSONAL_VALUES: set[str] = set()
+"""Names, e-mail addresses and phone numbers tests record, which no log line of the run may hold (tests/log_watch.py).
+
+Filled by ``personal`` as test modules are imported or tests run; the demo's names and the import example's are
+taken from their own modules by the log watch.
+"""
+
+PERSONAL_PATTERNS: set[str] = set()
+"""Regular expressions for personal values a test makes up as it runs (``Person 1a2b3c4d``), searched for likewise."""
+
+
+def personal(value: str) -> str:
+    """``value``, noted in ``PERSONAL_VALUES``: a person's full name, e-mail address or phone number a test records.
+
+    Only values distinctive enough to search every log line for: a bare first name ("Ann") is inside other words
+    ("Announce"), so it would be found where no person is.
+    """
+    if len(value) < 7:
+        raise ValueError(f"{value!r} is too short to search the logs for without finding it where no person is")
+    PERSONAL_VALUES.add(value)
+    return value
+
+
+def personal_pattern(pattern: str) -> str:
+    """``pattern``, a regular expression noted in ``PERSONAL_PATTERNS``: personal values a test makes up as it runs."""
+    PERSONAL_PATTERNS.add(pattern)
+    return pattern
+
+
+# Who the builders below record unless told otherwise.
+PARTICIPANT_NAME = personal("Test Person")
+CONTACT_NAME = personal("Marguerite Ashdown-Pell")
+
 
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     """A programme made for a test, with its admin and one counselor."""
@@ -71,14 +104,14 @@ def enrolment(counselor_id: uuid.UUID | str, **data: Any) -> dict[str, Any]:
         {
             "enrolled_on": "2026-03-01",
             "counselor_id": str(counselor_id),
-            "profile": {"display_name": "Test Person"},
+            "profile": {"display_name": PARTICIPANT_NAME},
             **data,
         },
         occurred_at="2026-03-01T09:00:00Z",
     )
 
 
-def contact_added(name: str = "A Contact") -> dict[str, Any]:
+def contact_added(name: str = CONTACT_NAME) -> dict[str, Any]:
     """A contact_added envelope."""
     return envelope("contact_added", {"name": name}, occurred_at="2026-02-01T09:00:00Z")
 

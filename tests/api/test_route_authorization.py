@@ -32,7 +32,7 @@ from infra.accounts import create_programme, create_user
 from infra.settings import Settings
 from projections.kept_reports import keep_monthly_reports
 from services.api.app import create_app
-from tests.support import Api, Tenant, envelope, new_id, project_everything
+from tests.support import Api, Tenant, envelope, new_id, personal, project_everything
 
 Client = AsyncTestClient  # type: ignore[type-arg]
 
@@ -220,7 +220,7 @@ async def programme_a(client: Client, tenant: Tenant, worker_pool: asyncpg.Pool)
         (
             "contact",
             a.contact,
-            envelope("contact_added", {"name": "Ottoline Vexworth"}, occurred_at="2026-02-01T09:00:00Z"),
+            envelope("contact_added", {"name": personal("Ottoline Vexworth")}, occurred_at="2026-02-01T09:00:00Z"),
         ),
         (
             "employer",
@@ -237,7 +237,7 @@ async def programme_a(client: Client, tenant: Tenant, worker_pool: asyncpg.Pool)
                         {
                             "enrolled_on": "2026-03-01",
                             "counselor_id": str(tenant.counselor_id),
-                            "profile": {"display_name": "Zebulon Marchetti-Okafor"},
+                            "profile": {"display_name": personal("Zebulon Marchetti-Okafor")},
                             "cohort": "northside-spring",
                         },
                         occurred_at="2026-03-01T09:00:00Z",

@@ -2,7 +2,8 @@
 
 The machine's shared PostgreSQL is never touched: the cluster here is made
 with ``initdb`` in a temporary directory, listens on a free port of
-127.0.0.1 and is removed afterwards, even when the test fails. The API runs
+127.0.0.1 and is removed afterwards, even when the test fails (its server log
+is kept for the log watch first). The API runs
 under uvicorn in a thread of this process for the whole test, so that a
 test can show it recovering without being restarted. ``running_cluster`` and
 ``running_redis`` serve fixtures of a wider scope too.
@@ -32,6 +33,7 @@ from infra.migrate import migrate
 from infra.settings import Settings
 from services.api.app import create_app
 from services.up import free_port, postgres_bindir
+from tests import log_watch
 from tests.integration.processes import start_redis
 from tests.support import MASTER_KEY, Tenant
 
@@ -123,6 +125,7 @@ class PrivateCluster:
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(self._command("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w"), check=False)
+        log_watch.keep(self.log, "PostgreSQL of a private cluster")
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -28,11 +28,12 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.support import contact_added, enrolment, envelope, new_id
+from tests.support import contact_added, enrolment, envelope, new_id, personal_pattern
 
 OCCURRED = "2026-03-02T10:00:00Z"
 ANSWERED = "2026-03-03T10:00:00Z"
 INDETERMINATE_PAUSE_S = 0.5  # a client's pause after a request it could not settle, so that an outage is no busy loop
+PARTICIPANT_NAMES = personal_pattern(r"Person [0-9a-f]{8}")  # each participant's: "Person " and its id's first 8
 
 
 class Outcome(enum.StrEnum):

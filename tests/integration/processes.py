@@ -2,7 +2,8 @@
 
 Everything listens on 127.0.0.1 only. Each process starts in a session of its
 own, so that stopping or killing it takes whatever it started (uvicorn's
-workers) along, and nothing else.
+workers) along, and nothing else. Its output (the log lines) goes to a file of
+the log watch, searched for personal values at the end of the run.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import httpx
 
 from infra.settings import Settings
 from services.up import free_port
+from tests import log_watch
 
 ROOT = Path(__file__).resolve().parents[2]
+_OUTPUTS: dict[int, Path] = {}  # each started process's output file, by pid
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -40,14 +43,23 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def _start(settings: Settings, *arguments: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", *arguments],
-        cwd=ROOT,
-        env=environment(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    path = log_watch.output(f"peoplelinks {arguments[0]}")
+    with path.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *arguments],
+            cwd=ROOT,
+            env=environment(settings),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _OUTPUTS[process.pid] = path
+    return process
+
+
+def output_of(process: subprocess.Popen[bytes]) -> str:
+    """What a ``peoplelinks`` process started here has written so far (standard output and error: its log lines)."""
+    return _OUTPUTS[process.pid].read_text(encoding="utf-8", errors="replace")
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
@@ -96,11 +108,12 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (scripts/services.sh installs it)")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log_watch.output("redis-server").open("wb") as output:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as s:

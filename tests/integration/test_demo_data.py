@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from infra.settings import Settings
 from projections.releases import quarter_of
+from tests import log_watch
 from tests.support import Api
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,7 @@ async def _demo_data(settings: Settings, data_dir: Path, *args: str) -> tuple[in
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), timeout=600)
     assert process.returncode is not None
+    log_watch.note("peoplelinks demo-data, standard error", err)  # its log lines; standard output is the report
     return process.returncode, out.decode(), err.decode()
 
 

@@ -21,6 +21,7 @@ from infra.settings import Settings
 from services.importing import importer
 from services.importing.importer import ImportOptions, run_import
 from services.importing.mapping import namespace_of
+from tests import log_watch
 from tests.support import Tenant
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -55,6 +56,7 @@ async def _import(settings: Settings, *args: str) -> tuple[int, str, str]:
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), timeout=300)
     assert process.returncode is not None
+    log_watch.note("peoplelinks import, standard error", err)  # its log lines; standard output is the report
     return process.returncode, out.decode(), err.decode()
 
 

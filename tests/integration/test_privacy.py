@@ -30,15 +30,15 @@ from services.api.app import create_app
 from services.cli import main
 from services.recording import Recorder
 from tests.generators import programme_log
-from tests.support import Api, Tenant, envelope, incoming, new_id, project_everything, subject_keys
+from tests.support import Api, Tenant, envelope, incoming, new_id, personal, project_everything, subject_keys
 
 Client = AsyncTestClient  # type: ignore[type-arg]
 
 REPORT = "/v1/reports/outcomes?from=2025-01-01&to=2026-06-30&as_of=2026-09-30"
-NAME = "Zephyrine Quillfeather-Abernathy"
-CONTACT_NAME = "Bartholomew Nightingale-Oduya"
-EMAIL = "b.nightingale.oduya@quillmail.example"
-PHONE = "+1 555 0199 4242"
+NAME = personal("Zephyrine Quillfeather-Abernathy")
+CONTACT_NAME = personal("Bartholomew Nightingale-Oduya")
+EMAIL = personal("b.nightingale.oduya@quillmail.example")
+PHONE = personal("+1 555 0199 4242")
 # Every piece that would give the person away, searched for case-insensitively.
 NEEDLES = (NAME, "Zephyrine", "Quillfeather", CONTACT_NAME, "Nightingale", EMAIL, "quillmail", PHONE, "0199 4242")
 

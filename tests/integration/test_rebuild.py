@@ -22,6 +22,7 @@ from projections import read_models
 from projections.rebuild import RebuildRunning, fresh_schema, rebuild, rebuild_lock_key
 from projections.runner import catch_up, read_checkpoint
 from services.recording import Recorder
+from tests import log_watch
 from tests.generators import programme_log
 from tests.integration.test_read_models import rows_of
 from tests.support import Tenant, incoming, subject_keys
@@ -81,7 +82,8 @@ async def test_a_rebuild_swaps_in_tables_equal_to_the_live_ones_with_their_grant
     assert await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=30) > 0
 
 
-def _rebuild_command(settings: Settings, batch_size: int) -> subprocess.Popen[bytes]:
+def _rebuild_command(settings: Settings, batch_size: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """``peoplelinks rebuild`` started, and the file of its standard error (its log lines, for the log watch)."""
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -89,13 +91,16 @@ def _rebuild_command(settings: Settings, batch_size: int) -> subprocess.Popen[by
         "PEOPLELINKS_REDIS_PREFIX": settings.redis_prefix,
         "PEOPLELINKS_SECRET_KEY": settings.secret_key,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "rebuild", read_models.NAME, "--batch-size", str(batch_size)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    errors = log_watch.output("peoplelinks rebuild, standard error")
+    with errors.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "rebuild", read_models.NAME, "--batch-size", str(batch_size)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    return process, errors
 
 
 @pytest.mark.slow
@@ -109,7 +114,7 @@ async def test_a_rebuild_killed_mid_way_leaves_nothing_behind_the_next_one_while
     before_tables, before_schemas = await _tables_and_schemas(owner)
     live = await _live_rows(worker_pool, tenant.programme_id)
 
-    killed = _rebuild_command(settings, batch_size=5)
+    killed, killed_errors = _rebuild_command(settings, batch_size=5)
     schema = fresh_schema(read_models.NAME)
     try:
         deadline = time.monotonic() + 60
@@ -117,7 +122,7 @@ async def test_a_rebuild_killed_mid_way_leaves_nothing_behind_the_next_one_while
             fresh_outreach = await owner.fetchval("SELECT to_regclass($1)::text", f"{schema}.rm_outreach")
             if fresh_outreach and await owner.fetchval(f"SELECT count(*) FROM {fresh_outreach}"):
                 break
-            assert killed.poll() is None, killed.stderr.read() if killed.stderr else b""
+            assert killed.poll() is None, killed_errors.read_text(errors="replace")
             await asyncio.sleep(0.01)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
@@ -146,13 +151,13 @@ async def test_a_rebuild_killed_mid_way_leaves_nothing_behind_the_next_one_while
                 answers.append((row["answered"], row["table_oid"]))
 
     reader = asyncio.create_task(read())
-    again = _rebuild_command(settings, batch_size=200)
+    again, again_errors = _rebuild_command(settings, batch_size=200)
     try:
         returncode = await asyncio.to_thread(again.wait, 120)
     finally:
         stop.set()
         await reader  # raises if any read failed
-    assert returncode == 0, again.stderr.read() if again.stderr else b""
+    assert returncode == 0, again_errors.read_text(errors="replace")
     # Every answer is the same, read from the old tables and then, across the swap, from the new ones.
     assert len({answered for answered, _ in answers}) == 1
     assert len({table_oid for _, table_oid in answers}) == 2

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from services.up import cluster_root, free_port, postgres_bindir
+from tests import log_watch
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +107,10 @@ def up() -> Iterator[Up]:
             pid = _pid_in(pid_file)
             if pid is not None and _alive(pid):
                 os.kill(pid, signum)
+        # Standard output is the banner, which prints the demo's logins on purpose; the log lines go to standard error.
+        log_watch.keep(err, "peoplelinks up, standard error")
+        log_watch.keep(cluster / "postgres.log", "PostgreSQL of peoplelinks up")
+        log_watch.keep(data_dir / "redis" / "redis.log", "Redis of peoplelinks up")
         shutil.rmtree(cluster, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
 

@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from services.up import cluster_root
+from tests import log_watch
 
 pytestmark = pytest.mark.slow
 
@@ -224,6 +225,11 @@ def clone() -> Iterator[Path]:
         yield target
     finally:
         cluster = cluster_root(target / ".peoplelinks")
+        # Each run's standard error holds its log lines (standard output is the banner, with the demo's logins).
+        for err in sorted(base.glob("*.err")):
+            log_watch.keep(err, "./scripts/up, standard error")
+        log_watch.keep(cluster / "postgres.log", "PostgreSQL of ./scripts/up")
+        log_watch.keep(target / ".peoplelinks" / "redis" / "redis.log", "Redis of ./scripts/up")
         if cluster.is_relative_to("/var/lib/peoplelinks"):
             shutil.rmtree(cluster, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
