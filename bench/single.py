@@ -457,7 +457,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--participants", type=int, default=1024, help="participants the POSTs go to")
     parser.add_argument("--es-single-events", type=int, default=20_000, help="events of the eventsourcing saves")
     parser.add_argument("--es-threads", type=int, default=16, help="threads of the eventsourcing saves")
-    parser.add_argument("--batch-events", type=int, default=200_000, help="events of the batch POSTs (4 clients, 1,000 a request: 50 each)")
+    parser.add_argument(
+        "--batch-events", type=int, default=200_000, help="events of the batch POSTs (4 clients, 1,000 a request)"
+    )
     parser.add_argument("--quiet-wait", type=float, default=30.0, help="wait up to this long for a quiet machine")
     parser.add_argument("--results", type=Path, default=None, help="Markdown file to write (default bench/RESULTS.md)")
     parser.add_argument("--no-results", action="store_true", help="print only")

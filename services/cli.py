@@ -76,7 +76,7 @@ def api(host: str, port: int, workers: int) -> None:
             workers=workers,
             log_config=None,  # the process's JSON logging (services/observability.py) takes uvicorn's records
             log_level=settings.log_level.lower(),
-            access_log=False,  # it would log raw paths with ids; RequestTelemetry logs the route template
+            access_log=False,  # it would log raw paths with ids; RequestCycle logs the route template
             # Forwarded headers only from the proxies named in PEOPLELINKS_TRUSTED_PROXIES (none by default).
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=",".join(settings.trusted_proxies) if settings.trusted_proxies else None,

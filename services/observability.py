@@ -92,7 +92,7 @@ def configure_logging(log_format: str, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "arq", "arq.worker", "arq.jobs"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # Except uvicorn's access log, which would log each raw path (its ids) and query string: RequestTelemetry logs
+    # Except uvicorn's access log, which would log each raw path (its ids) and query string: RequestCycle logs
     # the route template instead. uvicorn logs access whenever this logger has a handler, up to the root's, whatever
     # its access_log option said when it configured logging before this ran (services.api.asgi.build runs after).
     access = logging.getLogger("uvicorn.access")
