@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from infra.settings import Settings
 from services.api.app import create_app
@@ -135,9 +137,9 @@ async def test_readiness_without_redis_is_degraded_not_unavailable(settings: Set
     assert (ready.json()["status"], ready.json()["redis"], ready.json()["postgres"]) == ("degraded", "down", "ok")
 
 
-async def test_each_request_logs_one_json_line_with_its_id_and_route_template_and_no_ids(
-    client: Client, tenant: Tenant
-) -> None:
+@contextlib.contextmanager
+def _request_log() -> Iterator[io.StringIO]:
+    """The request log lines (``peoplelinks.http``) written within the block, as JSON lines."""
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
     handler.setFormatter(JsonFormatter())
@@ -146,12 +148,26 @@ async def test_each_request_logs_one_json_line_with_its_id_and_route_template_an
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        api = await Api.login(client, tenant.admin_email, tenant.password)
-        participant = await api.new_participant(tenant.counselor_id)
-        timeline = await api.get(f"/v1/participants/{participant}/timeline")
+        yield captured
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+def _request_counts(method: str, route: str, statuses: tuple[str, ...]) -> dict[str, float]:
+    """The latency series' request counts of this process, by status."""
+    name = "peoplelinks_http_request_duration_seconds_count"
+    labels = {"method": method, "route": route}
+    return {s: REGISTRY.get_sample_value(name, {**labels, "status": s}) or 0.0 for s in statuses}
+
+
+async def test_each_request_logs_one_json_line_with_its_id_and_route_template_and_no_ids(
+    client: Client, tenant: Tenant
+) -> None:
+    with _request_log() as captured:
+        api = await Api.login(client, tenant.admin_email, tenant.password)
+        participant = await api.new_participant(tenant.counselor_id)
+        timeline = await api.get(f"/v1/participants/{participant}/timeline")
     lines = [json.loads(line) for line in captured.getvalue().splitlines()]
     [line] = [line for line in lines if line.get("request_id") == timeline.headers["x-request-id"]]
     assert line["level"] == "info" and line["logger"] == "peoplelinks.http"
@@ -161,21 +177,14 @@ async def test_each_request_logs_one_json_line_with_its_id_and_route_template_an
 
 async def test_a_request_refused_before_its_route_is_logged_with_its_answer_status(client: Client) -> None:
     """Authentication refuses outside the route's handlers: the log line and the latency series say 401, not 500."""
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("peoplelinks.http")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    before = _request_counts("GET", "/v1/follow-ups", ("401", "500"))
+    with _request_log() as captured:
         refused = await client.get("/v1/follow-ups", headers={"Authorization": "Bearer not-a-token"})
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
     assert refused.status_code == 401
     [line] = [json.loads(line) for line in captured.getvalue().splitlines()]
     assert line["message"].startswith("GET /v1/follow-ups 401 ")
+    after = _request_counts("GET", "/v1/follow-ups", ("401", "500"))
+    assert (after["401"] - before["401"], after["500"] - before["500"]) == (1.0, 0.0)
 
 
 async def test_events_recorded_without_a_correlation_id_carry_the_request_id(
