@@ -48,8 +48,9 @@ class RequestCycle:
             return
         request_id = uuid.uuid4()
         scope["state"]["request_id"] = request_id
-        request_id_header = (b"x-request-id", str(request_id).encode())
-        token = REQUEST_ID.set(request_id_header[1].decode())
+        request_id_text = str(request_id)
+        request_id_header = (b"x-request-id", request_id_text.encode())
+        token = REQUEST_ID.set(request_id_text)
         started = time.perf_counter()
         lent = lending(scope)
         audit = audited(scope)
