@@ -181,23 +181,29 @@ async def test_a_signed_token_without_an_open_session_is_refused(
     assert await can_read(client, without_session) == 401
 
 
+def _admin_token(tenant: Tenant, settings: Settings, *, session_id: str, expires: int) -> str:
+    """An access token, signed with the API's key, naming the tenant's admin and ``session_id``, issued a minute
+    before ``expires``."""
+    claims = {
+        "sub": str(tenant.admin_id),
+        "pid": str(tenant.programme_id),
+        "role": "admin",
+        "sid": session_id,
+        "jti": str(uuid.uuid4()),
+        "iat": expires - 60,
+        "exp": expires,
+        "typ": "access",
+    }
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256")
+
+
 async def test_another_users_session_does_not_open_with_a_token_naming_it(
     client: Client, tenant: Tenant, settings: Settings
 ) -> None:
     counselor = await tokens(client, tenant.counselor_email, tenant.password)
     sid = jwt.decode(counselor["access_token"], settings.secret_key, algorithms=["HS256"])["sid"]
-    now = int(time.time())
-    claims = {
-        "sub": str(tenant.admin_id),
-        "pid": str(tenant.programme_id),
-        "role": "admin",
-        "sid": sid,
-        "jti": str(uuid.uuid4()),
-        "iat": now,
-        "exp": now + 60,
-        "typ": "access",
-    }
-    assert await can_read(client, jwt.encode(claims, settings.secret_key, algorithm="HS256")) == 401
+    token = _admin_token(tenant, settings, session_id=sid, expires=int(time.time()) + 60)
+    assert await can_read(client, token) == 401
 
 
 async def test_a_token_that_worked_is_refused_once_it_expires(
@@ -207,17 +213,7 @@ async def test_a_token_that_worked_is_refused_once_it_expires(
     admin = await tokens(client, tenant.admin_email, tenant.password)
     sid = jwt.decode(admin["access_token"], settings.secret_key, algorithms=["HS256"])["sid"]
     expires = int(time.time()) + 2
-    claims = {
-        "sub": str(tenant.admin_id),
-        "pid": str(tenant.programme_id),
-        "role": "admin",
-        "sid": sid,
-        "jti": str(uuid.uuid4()),
-        "iat": expires - 60,
-        "exp": expires,
-        "typ": "access",
-    }
-    short_lived = jwt.encode(claims, settings.secret_key, algorithm="HS256")
+    short_lived = _admin_token(tenant, settings, session_id=sid, expires=expires)
     assert await can_read(client, short_lived) == 200
     await asyncio.sleep(max(0.0, expires + 0.1 - time.time()))
     assert await can_read(client, short_lived) == 401
