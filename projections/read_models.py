@@ -161,6 +161,9 @@ class _Plan:
             rows.programmes.append(recorded.programme_id)
             rows.txs.append(recorded.tx_id)
             rows.facts.append(fact)
+        # In the order of KINDS, whatever order the batch has them in: a response's tally needs its outreach
+        # inserted first (insert.sql), when both are in the batch.
+        self.rows = {kind: self.rows[kind] for kind in KINDS if kind in self.rows}
         # One tuple a record in C (attrgetter), turned into one sequence a column (zip).
         self.columns = {
             kind: list(zip(*map(_getters[kind], rows.facts), strict=True)) for kind, rows in self.rows.items()
@@ -171,7 +174,7 @@ class ReadModelsProjection:
     """Keeps every ``rm_*`` table in step with the store, under one checkpoint."""
 
     name = NAME
-    tables: tuple[str, ...] = (*TABLES, "rm_change_marks")
+    tables: tuple[str, ...] = (*TABLES, "rm_change_marks", "rm_outreach_tallies")
 
     def __init__(self) -> None:
         self._prepared: tuple[Sequence[RecordedEvent], _Plan] | None = None

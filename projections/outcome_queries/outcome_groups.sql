@@ -167,23 +167,133 @@ people_links AS (
     GROUP BY l.participant_id
 ),
 -- Outreach counted from the start of "from" to the end of as_of, and how many of it a counted response answers.
--- The answered outreach are found once, from the counted responses since "from" (the append rules refuse a
--- response dated before its outreach), and hash-joined: looked up one by one, the whole span's 690,000
--- outreach at 1M events cost as many index probes.
+-- Counted from the outreach tallies (migration 0023) where that is exact: a participant whose change mark is
+-- within P and H (no row of theirs added or voided beyond either) has every row counted by position, so their
+-- tally (live outreach, and those with a live response) differs from the report only by outreach whose dates
+-- make it differ. Those dated on or after the end of as_of are in the tally and never in the report: they
+-- are taken out ("late"). The others that may differ, the "suspects", are dated before "from", voided on or
+-- after the end of as_of, or have a response dated or voided on or after it: each is taken out of the tally
+-- as it counts there and put back as it counts in the report. The other participants are counted from their
+-- rows.
+settled AS (
+    SELECT c.participant_id, coalesce(m.position <= $2 AND m.tx < $3, false) AS settled
+    FROM cohort c
+    LEFT JOIN rm_change_marks m ON m.programme_id = $1 AND m.subject_id = c.participant_id
+),
+-- A late outreach's responses are late too (the append rules refuse a response dated before its outreach):
+-- the late responses, hash-joined, tell which late outreach the tally counts as answered.
+late_reply AS (
+    SELECT DISTINCT r.participant_id, r.outreach_id
+    FROM rm_responses r
+    WHERE r.programme_id = $1 AND r.occurred_at >= $4 AND r.voided_at IS NULL
+),
+late_outreach AS MATERIALIZED (
+    SELECT o.participant_id, o.outreach_id, o.voided_at IS NULL AS live
+    FROM rm_outreach o
+    WHERE o.programme_id = $1 AND o.occurred_at >= $4
+),
+late AS (
+    SELECT o.participant_id, -count(*) AS sent, -count(lr.outreach_id) AS answered
+    FROM late_outreach o
+    LEFT JOIN late_reply lr ON lr.participant_id = o.participant_id AND lr.outreach_id = o.outreach_id
+    WHERE o.live
+    GROUP BY o.participant_id
+),
+-- Each part finds its rows through an index (the last through the responses), so a report as of a recent day
+-- reads a few thousand rows here, not the programme's outreach.
+suspect_row AS (
+    SELECT o.participant_id, o.outreach_id, o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position,
+        o.voided_tx
+    FROM settled s
+    JOIN rm_outreach o ON o.programme_id = $1 AND o.participant_id = s.participant_id AND o.occurred_at < $8
+    WHERE s.settled AND o.occurred_at < $4
+    UNION
+    SELECT o.participant_id, o.outreach_id, o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position,
+        o.voided_tx
+    FROM rm_outreach o
+    WHERE o.programme_id = $1 AND o.voided_at >= $4 AND o.occurred_at < $4
+    UNION
+    SELECT o.participant_id, o.outreach_id, o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position,
+        o.voided_tx
+    FROM (
+        SELECT DISTINCT r.participant_id, r.outreach_id FROM rm_responses r
+        WHERE r.programme_id = $1 AND (r.occurred_at >= $4 OR r.voided_at >= $4)
+            AND NOT EXISTS (
+                SELECT 1 FROM late_outreach l WHERE l.participant_id = r.participant_id AND l.outreach_id = r.outreach_id
+            )
+    ) k
+    -- One index probe a key (OFFSET 0 keeps the subquery apart: joined, the planner misjudges how few match
+    -- and scans the whole table).
+    CROSS JOIN LATERAL (
+        SELECT o.* FROM rm_outreach o
+        WHERE o.programme_id = $1 AND o.outreach_id = k.outreach_id AND o.participant_id = k.participant_id
+            AND o.occurred_at < $4
+        OFFSET 0
+    ) o
+),
+suspect AS (
+    SELECT o.participant_id,
+        o.voided_at IS NULL AS sent,
+        o.voided_at IS NULL AND coalesce(reply.live, false) AS answered,
+        as_reported.sent AS sent_now,
+        as_reported.sent AND coalesce(reply.counted, false) AS answered_now
+    FROM suspect_row o
+    CROSS JOIN LATERAL (
+        SELECT o.occurred_at >= $8
+            AND rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
+            AS sent
+    ) as_reported
+    -- One look-up of the outreach's responses for both: any live (the tally), any counted (the report).
+    LEFT JOIN LATERAL (
+        SELECT bool_or(r.voided_at IS NULL) AS live,
+            bool_or(rm_counts(r.position, r.tx, r.occurred_at, r.voided_at, r.voided_position, r.voided_tx, $2, $3, $4))
+                AS counted
+        FROM rm_responses r
+        WHERE r.programme_id = $1 AND r.outreach_id = o.outreach_id AND r.participant_id = o.participant_id
+    ) reply ON true
+    WHERE o.participant_id IN (SELECT participant_id FROM settled WHERE settled)
+),
+settled_counts AS (
+    SELECT s.participant_id,
+        coalesce(t.sent, 0) + coalesce(d.sent, 0) AS sent,
+        coalesce(t.answered, 0) + coalesce(d.answered, 0) AS answered
+    FROM settled s
+    LEFT JOIN rm_outreach_tallies t ON t.programme_id = $1 AND t.participant_id = s.participant_id
+    LEFT JOIN (
+        SELECT participant_id, sum(sent) AS sent, sum(answered) AS answered
+        FROM (
+            SELECT participant_id, sent_now::int - sent::int AS sent, answered_now::int - answered::int AS answered
+            FROM suspect
+            UNION ALL
+            SELECT participant_id, sent, answered FROM late
+        ) correction
+        GROUP BY participant_id
+    ) d ON d.participant_id = s.participant_id
+    WHERE s.settled
+),
+-- The unsettled participants' outreach from their rows, the answered ones found from the counted responses
+-- since "from" (the append rules refuse a response dated before its outreach), hash-joined: looked up one by
+-- one, a whole span's outreach at 1M events cost 690,000 index probes when every participant is unsettled
+-- (a report at an early position).
 answered AS (
     SELECT DISTINCT r.participant_id, r.outreach_id
     FROM rm_responses r
     WHERE r.programme_id = $1 AND r.occurred_at >= $8
       AND rm_counts(r.position, r.tx, r.occurred_at, r.voided_at, r.voided_position, r.voided_tx, $2, $3, $4)
 ),
-outreach_counts AS (
+unsettled_counts AS (
     SELECT o.participant_id, count(*) AS sent, count(a.outreach_id) AS answered
-    FROM rm_outreach o
-    JOIN cohort USING (participant_id)
-    LEFT JOIN answered a USING (participant_id, outreach_id)
-    WHERE o.programme_id = $1 AND o.occurred_at >= $8
+    FROM settled s
+    JOIN rm_outreach o ON o.programme_id = $1 AND o.participant_id = s.participant_id AND o.occurred_at >= $8
+    LEFT JOIN answered a ON a.participant_id = o.participant_id AND a.outreach_id = o.outreach_id
+    WHERE NOT s.settled
       AND rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
     GROUP BY o.participant_id
+),
+outreach_counts AS (
+    SELECT participant_id, sent, answered FROM settled_counts
+    UNION ALL
+    SELECT participant_id, sent, answered FROM unsettled_counts
 ),
 -- The exit as of the report: the latest exited_on by as_of (ties: the higher position).
 exit_as_of AS (
@@ -260,9 +370,10 @@ outcome AS (
     LEFT JOIN employed_after_exit ee USING (participant_id)
 )
 SELECT
-    -- Which grouping set the row is: a bit per column that is NOT grouped, first_source the lowest.
-    GROUPING(counselor, cohort, age_band, gender, race_ethnicity, veteran, first_source) AS grouping_set,
-    counselor, cohort, age_band, gender, race_ethnicity, veteran, first_source,
+    -- Which grouping set the row is: a bit per column that is NOT grouped, first_source the lowest (never
+    -- grouped here; see the by-source part below).
+    GROUPING(counselor, cohort, age_band, gender, race_ethnicity, veteran) * 2 + 1 AS grouping_set,
+    counselor, cohort, age_band, gender, race_ethnicity, veteran, NULL AS first_source,
     count(*) AS enrolled,
     count(*) FILTER (WHERE placed) AS placed,
     count(*) FILTER (WHERE placed_within_180d) AS placed_within_180d,
@@ -291,12 +402,22 @@ SELECT
     count(*) FILTER (WHERE employed_q4_after_exit) AS q4_employed,
     count(*) FILTER (WHERE returned_to_custody) AS returned_to_custody
 FROM outcome
+GROUP BY GROUPING SETS ((), (counselor), (cohort), (age_band), (gender), (race_ethnicity), (veteran))
+UNION ALL
+-- Each group again split by the first hire's source: only what hires_by_source and retention_by_source_90
+-- read (placed, retention at 90 days), without the medians' sorts.
+SELECT
+    GROUPING(counselor, cohort, age_band, gender, race_ethnicity, veteran, first_source),
+    counselor, cohort, age_band, gender, race_ethnicity, veteran, first_source,
+    count(*), count(*) FILTER (WHERE placed),
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    count(*) FILTER (WHERE retention_90 = 'retained'),
+    count(*) FILTER (WHERE retention_90 = 'lost'),
+    count(*) FILTER (WHERE retention_90 = 'unknown'),
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM outcome
+WHERE placed  -- the participants not placed have no first hire, and no source
 GROUP BY GROUPING SETS (
-    (), (first_source),
-    (counselor), (counselor, first_source),
-    (cohort), (cohort, first_source),
-    (age_band), (age_band, first_source),
-    (gender), (gender, first_source),
-    (race_ethnicity), (race_ethnicity, first_source),
-    (veteran), (veteran, first_source)
+    (first_source), (counselor, first_source), (cohort, first_source), (age_band, first_source),
+    (gender, first_source), (race_ethnicity, first_source), (veteran, first_source)
 )

@@ -29,14 +29,41 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
 ON CONFLICT DO NOTHING;
 
 -- name: insert_outreach
-INSERT INTO rm_outreach (programme_id, event_id, participant_id, outreach_id, contact_id, channel, purpose, follow_up_of, attempt, thread_root, position, tx, occurred_at)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::integer[], $10::uuid[], $11::bigint[], $12::bigint[], $13::timestamptz[])
-ON CONFLICT DO NOTHING;
+-- Each outreach inserted (not one a replay finds there) is live: one more sent in its participant's tally.
+WITH inserted AS (
+    INSERT INTO rm_outreach (programme_id, event_id, participant_id, outreach_id, contact_id, channel, purpose, follow_up_of, attempt, thread_root, position, tx, occurred_at)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::integer[], $10::uuid[], $11::bigint[], $12::bigint[], $13::timestamptz[])
+    ON CONFLICT DO NOTHING
+    RETURNING programme_id, participant_id
+)
+INSERT INTO rm_outreach_tallies AS t (programme_id, participant_id, sent, answered)
+SELECT programme_id, participant_id, count(*), 0 FROM inserted GROUP BY programme_id, participant_id
+ON CONFLICT (programme_id, participant_id) DO UPDATE SET sent = t.sent + excluded.sent;
 
 -- name: insert_responses
-INSERT INTO rm_responses (programme_id, event_id, participant_id, outreach_id, outcome, position, tx, occurred_at)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[], $7::bigint[], $8::timestamptz[])
-ON CONFLICT DO NOTHING;
+-- A live outreach that had no live response before this statement (its snapshot does not see the rows it
+-- inserts) and gets one now is one more answered in its participant's tally.
+WITH inserted AS (
+    INSERT INTO rm_responses (programme_id, event_id, participant_id, outreach_id, outcome, position, tx, occurred_at)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[], $7::bigint[], $8::timestamptz[])
+    ON CONFLICT DO NOTHING
+    RETURNING programme_id, participant_id, outreach_id
+),
+newly_answered AS (
+    SELECT DISTINCT i.programme_id, i.participant_id, i.outreach_id
+    FROM inserted i
+    JOIN rm_outreach o
+        ON o.programme_id = i.programme_id AND o.outreach_id = i.outreach_id AND o.participant_id = i.participant_id
+    WHERE o.voided_at IS NULL
+        AND NOT EXISTS (
+            SELECT 1 FROM rm_responses r
+            WHERE r.programme_id = i.programme_id AND r.outreach_id = i.outreach_id
+                AND r.participant_id = i.participant_id AND r.voided_at IS NULL
+        )
+)
+INSERT INTO rm_outreach_tallies AS t (programme_id, participant_id, sent, answered)
+SELECT programme_id, participant_id, 0, count(*) FROM newly_answered GROUP BY programme_id, participant_id
+ON CONFLICT (programme_id, participant_id) DO UPDATE SET answered = t.answered + excluded.answered;
 
 -- name: insert_meetings
 INSERT INTO rm_meetings (programme_id, event_id, participant_id, meeting_id, contact_id, format, kind, position, tx, occurred_at)

@@ -94,6 +94,61 @@ WITH void AS MATERIALIZED (
         voided_tx = void.voided_tx
     FROM void WHERE t.programme_id = void.programme_id AND t.event_id = void.event_id AND t.voided_at IS NULL
 )
+-- The outreach tallies (migration 0023): every part of this statement reads the rows as they were before it,
+-- so each outreach whose row or one of whose responses this statement voids is counted before (as read) and
+-- after (without what it voids), and its participant's tally moves by the difference. A replayed void finds
+-- its row marked already and moves nothing.
+, outreach_voided AS MATERIALIZED (
+    SELECT o.programme_id, o.participant_id, o.outreach_id
+    FROM rm_outreach o JOIN void ON o.programme_id = void.programme_id AND o.event_id = void.event_id
+    WHERE o.voided_at IS NULL
+)
+, responses_voided AS MATERIALIZED (
+    SELECT r.programme_id, r.participant_id, r.outreach_id, r.event_id
+    FROM rm_responses r JOIN void ON r.programme_id = void.programme_id AND r.event_id = void.event_id
+    WHERE r.voided_at IS NULL
+)
+, touched AS (
+    SELECT programme_id, participant_id, outreach_id FROM outreach_voided
+    UNION
+    SELECT programme_id, participant_id, outreach_id FROM responses_voided
+)
+, counted AS (
+    SELECT o.programme_id, o.participant_id, live.before, live.after,
+        live.before AND EXISTS (
+            SELECT 1 FROM rm_responses r
+            WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
+                AND r.participant_id = o.participant_id AND r.voided_at IS NULL
+        ) AS answered_before,
+        live.after AND EXISTS (
+            SELECT 1 FROM rm_responses r
+            WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
+                AND r.participant_id = o.participant_id AND r.voided_at IS NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM responses_voided v WHERE v.programme_id = r.programme_id AND v.event_id = r.event_id
+                )
+        ) AS answered_after
+    FROM touched t
+    JOIN rm_outreach o
+        ON o.programme_id = t.programme_id AND o.outreach_id = t.outreach_id AND o.participant_id = t.participant_id
+    CROSS JOIN LATERAL (
+        SELECT o.voided_at IS NULL AS before,
+            o.voided_at IS NULL AND NOT EXISTS (
+                SELECT 1 FROM outreach_voided v
+                WHERE v.programme_id = o.programme_id AND v.participant_id = o.participant_id
+                    AND v.outreach_id = o.outreach_id
+            ) AS after
+    ) live
+)
+, tallies AS (
+    INSERT INTO rm_outreach_tallies AS t (programme_id, participant_id, sent, answered)
+    SELECT programme_id, participant_id,
+        sum(after::int - before::int), sum(answered_after::int - answered_before::int)
+    FROM counted
+    GROUP BY programme_id, participant_id
+    ON CONFLICT (programme_id, participant_id) DO UPDATE
+    SET sent = t.sent + excluded.sent, answered = t.answered + excluded.answered
+)
 SELECT 1;
 
 -- name: mark_changes

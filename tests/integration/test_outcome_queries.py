@@ -340,3 +340,78 @@ async def test_outcome_report_from_sql_equals_the_pure_report(
         async with tenant_connection(pool, programme_id) as conn:  # as the API reads: its role, one programme
             answered = await outcome_queries.outcome_report(conn, programme_id, params)
         assert answered == outcome_report(facts, params), params
+
+
+async def test_outreach_counted_from_the_tallies_where_dates_make_them_differ(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    """Each kind of outreach the tallies count but a report may not, or the other way: dated before ``from``
+    (a late entry before the enrolment), after ``as_of``, voided after it, answered only after it, answered
+    before it by a response voided after it; at the latest position, where every participant is settled."""
+    rng = random.Random(7)
+    programme_id, admin = await create_programme(
+        owner, name="Tallies", admin_email=f"p{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    log = _Log(rng)
+    directory: list[Line] = []
+    contact = _new_id(rng)
+    log.line(directory, f"contact-{contact}", "contact_added", FIRST_DAY - dt.timedelta(days=30), {"name": "C"})
+    stream: list[Line] = []
+    sid = f"participant-{_new_id(rng)}"
+    day = FIRST_DAY.date()
+    enrolment = {
+        "enrolled_on": (day + dt.timedelta(days=10)).isoformat(),
+        "counselor_id": str(admin),
+        "profile": {"display_name": "P"},
+    }
+    log.line(stream, sid, "participant_enrolled", FIRST_DAY + dt.timedelta(days=10), enrolment)
+
+    def outreach(days: int) -> tuple[str, str]:
+        outreach_id = _new_id(rng)
+        data = {"outreach_id": outreach_id, "contact_id": contact, "channel": "email", "purpose": "introduction"}
+        return outreach_id, log.line(stream, sid, "outreach_sent", FIRST_DAY + dt.timedelta(days=days), data)
+
+    def respond(outreach_id: str, days: int) -> str:
+        data = {"outreach_id": outreach_id, "outcome": "positive"}
+        return log.line(stream, sid, "response_received", FIRST_DAY + dt.timedelta(days=days), data)
+
+    def void(event_id: str, days: int) -> None:
+        data = {"voided_event_id": event_id, "reason": "mistake"}
+        log.line(stream, sid, "entry_voided", FIRST_DAY + dt.timedelta(days=days), data)
+
+    outreach(2)  # a late entry dated before the enrolment, and before "from"
+    plain, _ = outreach(12)
+    respond(plain, 13)  # counted and answered, as in the tally
+    outreach(40)  # dated after as_of
+    _, voided_later = outreach(14)
+    void(voided_later, 35)  # voided after as_of: still counts in the report
+    for days in (15, 21):
+        answered_later, _ = outreach(days)
+        respond(answered_later, 34)  # answered only after as_of
+    twice, _ = outreach(16)
+    respond(twice, 17)
+    void(respond(twice, 18), 36)  # a second response, voided after as_of: answered either way
+    unanswered, _ = outreach(19)
+    void(respond(unanswered, 20), 36)  # its only response voided after as_of: answered in the report
+    lines = directory + stream
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FIRST_DAY + dt.timedelta(days=60))
+    await recorder.record(programme_id, [incoming(line) for line in lines], Metadata(programme_id=programme_id))
+    store = EventStore(worker_pool)
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    cursor, mine = Cursor(), []
+    while batch := await store.read_all(cursor, limit=5000):
+        mine += [envelope_of(e) for e in batch if e.programme_id == programme_id]
+        cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
+    params = ReportParams(
+        from_date=day + dt.timedelta(days=5),
+        to_date=day + dt.timedelta(days=60),
+        as_of=day + dt.timedelta(days=30),
+        time_zone=zoneinfo.ZoneInfo("UTC"),
+    )
+    async with tenant_connection(pool, programme_id) as conn:
+        answered = await outcome_queries.outcome_report(conn, programme_id, params)
+    expected = outcome_report(facts_from_events(mine), params)
+    assert answered == expected
+    # Sent in the window by as_of: plain, voided_later, the two answered later, twice, unanswered; answered by
+    # then: plain, twice, unanswered.
+    assert (expected.populations.outreach_sent, expected.populations.outreach_answered) == (6, 3)

@@ -142,6 +142,23 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
     # Read back, the rows are exactly the facts the pure fold makes from the same events.
     mine = [e for e in everything if e.programme_id == programme_id]
     expected = facts_from_events(envelope_of(e) for e in mine)
+    # The outreach tallies: each participant's live outreach, and those of them with a live response, counted
+    # from the pure fold's records; in whatever batches they were applied (a participant with no outreach
+    # has no tally, or a tally of nothing).
+    expected_tallies = {}
+    for participant_id, bundle in expected.participants.items():
+        live = [o for o in bundle.outreaches if o.voided_at is None]
+        answered = {r.outreach_id for r in bundle.responses if r.voided_at is None}
+        expected_tallies[participant_id] = (len(live), sum(o.outreach_id in answered for o in live))
+    tallies_sql = "SELECT participant_id, sent, answered FROM {}rm_outreach_tallies WHERE programme_id = $1"
+    for prefix in ("", scratch):
+        tallies = {
+            row["participant_id"]: (row["sent"], row["answered"])
+            for row in await worker_pool.fetch(tallies_sql.format(prefix), programme_id)
+        }
+        assert {p: t for p, t in tallies.items() if t != (0, 0)} == {
+            p: t for p, t in expected_tallies.items() if t != (0, 0)
+        }
     assert await read_models.load_facts_of(worker_pool, programme_id, None) == expected
     assert await read_models.load_facts_of(worker_pool, programme_id, None, scratch) == expected
     # Each row carries the tx of the event that made it, and of the void that marked it.
