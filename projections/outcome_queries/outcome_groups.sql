@@ -218,9 +218,8 @@ suspect_row AS (
     FROM (
         SELECT DISTINCT r.participant_id, r.outreach_id FROM rm_responses r
         WHERE r.programme_id = $1 AND (r.occurred_at >= $4 OR r.voided_at >= $4)
-            AND NOT EXISTS (
-                SELECT 1 FROM late_outreach l WHERE l.participant_id = r.participant_id AND l.outreach_id = r.outreach_id
-            )
+            -- NOT IN, not NOT EXISTS: one hashed look-up a row (an anti join sorted both sides, 40 ms at 1M).
+            AND (r.participant_id, r.outreach_id) NOT IN (SELECT l.participant_id, l.outreach_id FROM late_outreach l)
     ) k
     -- One index probe a key (OFFSET 0 keeps the subquery apart: joined, the planner misjudges how few match
     -- and scans the whole table).
