@@ -378,9 +378,11 @@ SELECT
     count(*) FILTER (WHERE placed_within_180d) AS placed_within_180d,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY days_to_placement) AS median_days_to_placement,
     -- The wage median exactly, in numeric (percentile_cont takes only double precision): the mean of the
-    -- lower and upper middle values (the same value when the count is odd).
-    (percentile_disc(0.5) WITHIN GROUP (ORDER BY starting_wage)
-        + percentile_disc(0.5) WITHIN GROUP (ORDER BY starting_wage DESC)) / 2 AS median_starting_wage,
+    -- lower and upper middle values of the sorted wages (the same value when the count is odd), one sort.
+    ((array_agg(starting_wage ORDER BY starting_wage) FILTER (WHERE starting_wage IS NOT NULL))[
+        (count(starting_wage)::int + 1) / 2]
+        + (array_agg(starting_wage ORDER BY starting_wage) FILTER (WHERE starting_wage IS NOT NULL))[
+        count(starting_wage)::int / 2 + 1]) / 2 AS median_starting_wage,
     count(starting_wage) AS with_wage,
     count(*) FILTER (WHERE retention_30 = 'retained') AS retained_30,
     count(*) FILTER (WHERE retention_30 = 'lost') AS lost_30,

@@ -65,16 +65,19 @@ unit AS (
     LEFT JOIN reply r USING (participant_id, outreach_id)
     LEFT JOIN renumbered n USING (participant_id, outreach_id)
 )
-SELECT
-    GROUPING(key) = 0 AS grouped,
-    key,
-    count(*) AS sent,
-    count(days) AS answered,
-    count(*) FILTER (WHERE positive) AS positive,
-    -- The median as measures.median takes it, the mean of the two middle values: the lower middle is the
-    -- 0.5 discrete percentile upwards, the upper middle the same downwards (one value when the count is
-    -- odd). percentile_cont would interpolate as lo + (hi - lo) / 2, which may differ in the last bit.
-    (percentile_disc(0.5) WITHIN GROUP (ORDER BY days) + percentile_disc(0.5) WITHIN GROUP (ORDER BY days DESC))
-        / 2 AS median_days
-FROM unit
-GROUP BY GROUPING SETS ((), (key))
+SELECT grouped, key, sent, answered, positive,
+    -- The median as measures.median takes it, the mean of the two middle values of the sorted delays (one
+    -- value when the count is odd): one sort a group. percentile_cont would interpolate as lo + (hi - lo) / 2,
+    -- which may differ in the last bit; two percentile_disc (upwards and downwards) sorted twice.
+    (sorted[(cardinality(sorted) + 1) / 2] + sorted[cardinality(sorted) / 2 + 1]) / 2 AS median_days
+FROM (
+    SELECT
+        GROUPING(key) = 0 AS grouped,
+        key,
+        count(*) AS sent,
+        count(days) AS answered,
+        count(*) FILTER (WHERE positive) AS positive,
+        array_agg(days ORDER BY days) FILTER (WHERE days IS NOT NULL) AS sorted
+    FROM unit
+    GROUP BY GROUPING SETS ((), (key))
+) g
