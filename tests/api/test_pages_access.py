@@ -146,6 +146,29 @@ async def test_a_form_without_the_csrf_token_is_refused(browser: Client, tenant:
     assert accepted.status_code == 303
 
 
+async def test_the_service_workers_own_fetches_leave_the_login_forms_token_standing(
+    browser: Client, tenant: Tenant
+) -> None:
+    # A browser with no cookie opens the login page; the service worker, registered by an earlier visit, checks
+    # for an update and keeps its offline page meanwhile, before the page's cookie was kept (a race the browser
+    # tests met). Those answers set no CSRF cookie, so the login form's token still matches.
+    token = await csrf_token(browser)
+    kept = browser.cookies.get("peoplelinks_csrf")
+    assert kept
+    browser.cookies.clear()
+    for path in ("/app/sw.js", "/app/offline"):
+        fetched = await browser.get(path)
+        assert fetched.status_code == 200
+        assert "peoplelinks_csrf" not in fetched.headers.get("set-cookie", "")
+    browser.cookies.set("peoplelinks_csrf", kept, domain="testserver.local", path="/app")
+    answer = await browser.post(
+        "/app/login",
+        data={"email": tenant.admin_email, "password": tenant.password, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+
+
 async def test_logging_out_ends_the_session_at_once(browser: Client, tenant: Tenant) -> None:
     assert (await log_in(browser, tenant.admin_email, tenant.password)).status_code == 303
     kept = dict(browser.cookies)

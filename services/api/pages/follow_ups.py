@@ -282,12 +282,16 @@ class FollowUpsController(Controller):
             return Response(stored, status_code=200 if outcome.replayed else 201)
         return Redirect(f"{PAGES}/follow-ups?logged={entry.event_id}#log", status_code=303)
 
-    @get("/offline", opt=public())
+    # The service worker fetches these two by itself (installing, checking for an update on a navigation), with
+    # whatever cookies the browser holds. Through the CSRF middleware, one fetched while the login page loads,
+    # before its cookie was kept, set a CSRF cookie of its own over the page's: the form's token no longer
+    # matched, and the login was refused (403). They hold no data and no form: no CSRF cookie for them.
+    @get("/offline", opt={**public(), "exclude_from_csrf": True})
     async def offline(self, request: Request[Any, Any, Any]) -> Template:
         # The same for everyone and holding no data: the service worker keeps it for when the network is gone.
         return Template(template_name="offline.html", context={"title": "Offline"})
 
-    @get("/sw.js", opt=public(), media_type="text/javascript", sync_to_thread=False)
+    @get("/sw.js", opt={**public(), "exclude_from_csrf": True}, media_type="text/javascript", sync_to_thread=False)
     def service_worker(self) -> Response[bytes]:
         # Served from /app, not /app/static, so that its scope covers every page.
         return Response((STATIC / "sw.js").read_bytes(), media_type="text/javascript")
