@@ -115,19 +115,8 @@ WITH void AS MATERIALIZED (
 )
 , counted AS (
     SELECT o.programme_id, o.participant_id, live.before, live.after,
-        live.before AND EXISTS (
-            SELECT 1 FROM rm_responses r
-            WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
-                AND r.participant_id = o.participant_id AND r.voided_at IS NULL
-        ) AS answered_before,
-        live.after AND EXISTS (
-            SELECT 1 FROM rm_responses r
-            WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
-                AND r.participant_id = o.participant_id AND r.voided_at IS NULL
-                AND NOT EXISTS (
-                    SELECT 1 FROM responses_voided v WHERE v.programme_id = r.programme_id AND v.event_id = r.event_id
-                )
-        ) AS answered_after
+        live.before AND coalesce(reply.before, false) AS answered_before,
+        live.after AND coalesce(reply.after, false) AS answered_after
     FROM touched t
     JOIN rm_outreach o
         ON o.programme_id = t.programme_id AND o.outreach_id = t.outreach_id AND o.participant_id = t.participant_id
@@ -139,6 +128,17 @@ WITH void AS MATERIALIZED (
                     AND v.outreach_id = o.outreach_id
             ) AS after
     ) live
+    -- One look-up of the outreach's live responses for both: any before, any this statement leaves live.
+    LEFT JOIN LATERAL (
+        SELECT true AS before,
+            bool_or(NOT EXISTS (
+                SELECT 1 FROM responses_voided v WHERE v.programme_id = r.programme_id AND v.event_id = r.event_id
+            )) AS after
+        FROM rm_responses r
+        WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
+            AND r.participant_id = o.participant_id AND r.voided_at IS NULL
+        HAVING count(*) > 0
+    ) reply ON true
 )
 , tallies AS (
     INSERT INTO rm_outreach_tallies AS t (programme_id, participant_id, sent, answered)
