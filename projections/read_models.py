@@ -86,6 +86,8 @@ _BY_RECORD: Final[dict[type[f.Record], Kind]] = {kind.record: kind for kind in K
 _NAME_LINE: Final = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
 _TABLE_NAME: Final = re.compile(r"\brm_[a-z_]+\b")
 _PREFIX: Final = re.compile(r"^(?:[a-z_][a-z0-9_]*\.?)?$")
+_FRAGMENTS: Final = ("live_units",)
+"""Named parts of queries, not queries: each is written into the queries that name it in braces."""
 
 
 @functools.cache
@@ -100,6 +102,12 @@ def _named_queries() -> dict[str, str]:
             if name in found:
                 raise RuntimeError(f"two read-model queries are named {name}")
             found[name] = body.strip().removesuffix(";")
+    # Fragments: a query named by a `{name}` in another is written into it (dashboard.sql's live_units).
+    fragments = {name: found.pop(name) for name in _FRAGMENTS}
+    for name, sql in found.items():
+        for fragment, body in fragments.items():
+            sql = sql.replace("{" + fragment + "}", body)
+        found[name] = sql
     return found
 
 
@@ -174,7 +182,14 @@ class ReadModelsProjection:
     """Keeps every ``rm_*`` table in step with the store, under one checkpoint."""
 
     name = NAME
-    tables: tuple[str, ...] = (*TABLES, "rm_change_marks", "rm_outreach_tallies")
+    tables: tuple[str, ...] = (
+        *TABLES,
+        "rm_change_marks",
+        "rm_outreach_tallies",
+        "rm_dashboard_zones",
+        "rm_dashboard_days",
+        "rm_dashboard_replies",
+    )
 
     def __init__(self) -> None:
         self._prepared: tuple[Sequence[RecordedEvent], _Plan] | None = None
@@ -206,6 +221,7 @@ class ReadModelsProjection:
         """
         named = queries(table)
         plan = self._plan(events)
+        touched = await _retract_dashboard_units(conn, named, plan)
         for kind, rows in plan.rows.items():
             fields = plan.columns[kind]
             columns: list[Sequence[Any]] = [rows.programmes, *fields[:-2]]
@@ -233,6 +249,40 @@ class ReadModelsProjection:
                 [position for _, position, _ in marks],
                 [tx for _, _, tx in marks],
             )
+        await conn.execute(named["dashboard_add"], *touched, [])
+
+
+async def _retract_dashboard_units(conn: Connection, named: dict[str, str], plan: _Plan) -> list[list[uuid.UUID]]:
+    """Take the dashboard units this batch may change out of the tallies (migration 0024), before its rows are
+    written; return those outreach (programme, participant, outreach columns) for ``dashboard_add`` after.
+
+    First, a programme whose units are counted in another zone than its own (or not yet) is counted again.
+    """
+    stale = await conn.fetch(named["dashboard_stale"])
+    if stale:
+        ids = [row["programme_id"] for row in stale]
+        await conn.execute(named["dashboard_forget"], ids, [row["time_zone"] for row in stale])
+        await conn.execute(named["dashboard_add"], [], [], [], ids)
+    outreach: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
+    people: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for kind, rows in plan.rows.items():
+        if kind.record is f.Outreach or kind.record is f.Response:
+            outreach += ((p, r.participant_id, r.outreach_id) for p, r in zip(rows.programmes, rows.facts, strict=True))
+        elif kind.record is f.CounselorAssignment:
+            people += ((p, r.participant_id) for p, r in zip(rows.programmes, rows.facts, strict=True))
+    voids = list(plan.voids)
+    returned = await conn.fetch(
+        named["dashboard_retract"],
+        *_columns(outreach, 3),
+        *_columns(people, 2),
+        *_columns(voids, 2),
+    )
+    return [[row[0] for row in returned], [row[1] for row in returned], [row[2] for row in returned]]
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Tuples as ``width`` columns (lists), for unnest; empty columns for no rows."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 DIRECTORY: Final = uuid.UUID(int=0)

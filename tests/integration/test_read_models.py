@@ -4,6 +4,8 @@ back they are exactly the facts the pure fold makes from the same events."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import datetime as dt
 import random
 import time
 import uuid
@@ -21,19 +23,24 @@ from infra.event_store import Cursor, EventStore, Metadata, RecordedEvent
 from projections import read_models
 from projections.runner import catch_up, envelope_of
 from services.recording import Recorder
-from tests.generators import programme_log
+from tests.generators import programme_log, reassigned_and_removed
 from tests.support import incoming, subject_keys
 
 POSITION_COLUMNS = ("position", "tx", "occurred_at", "voided_at", "voided_position", "voided_tx")
 
 
 async def rows_of(pool: asyncpg.Pool, prefix: str, programme_id: uuid.UUID) -> dict[str, list[tuple[Any, ...]]]:
-    """One programme's rows of every read-model table (the change marks too), comparable across prefixes."""
+    """One programme's rows of every read-model table (the change marks and tallies too), comparable across
+    prefixes: in one order, and without the dashboard's day tallies of nothing (a count taken back to 0 means
+    what no row means)."""
     return {
         table: [
             tuple(row.values())
             for row in await pool.fetch(
-                f"SELECT * FROM {prefix}{table} WHERE programme_id = $1 ORDER BY 2", programme_id
+                f"SELECT * FROM {prefix}{table} t WHERE programme_id = $1"
+                + (" AND sent <> 0" if table == "rm_dashboard_days" else "")
+                + " ORDER BY t::text",
+                programme_id,
             )
         ]
         for table in read_models.ReadModelsProjection.tables
@@ -46,7 +53,7 @@ async def scratch_tables(owner: asyncpg.Connection, schema: str) -> str:
     await owner.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO peoplelinks_worker')
     for table in read_models.ReadModelsProjection.tables:
         await owner.execute(f'CREATE TABLE IF NOT EXISTS "{schema}"."{table}" (LIKE public."{table}" INCLUDING ALL)')
-        await owner.execute(f'GRANT SELECT, INSERT, UPDATE ON "{schema}"."{table}" TO peoplelinks_worker')
+        await owner.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{schema}"."{table}" TO peoplelinks_worker')
     return f"{schema}."
 
 
@@ -110,7 +117,7 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
     scratch = await scratch_tables(owner, "scratch")
     rng = random.Random(seed)
     programme_id, staff = await new_programme(owner)
-    log = programme_log(rng, staff, participants=rng.randint(1, 6))
+    log = reassigned_and_removed(rng, programme_log(rng, staff, participants=rng.randint(1, 6)), staff)
     cut = sorted(rng.sample(range(1, len(log)), min(chunks - 1, len(log) - 1)))
     for start, end in zip([0, *cut], [*cut, len(log)], strict=True):
         await recorder.record(
@@ -159,6 +166,60 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
         assert {p: t for p, t in tallies.items() if t != (0, 0)} == {
             p: t for p, t in expected_tallies.items() if t != (0, 0)
         }
+    # The dashboard tallies: the live units (outreach not voided, of a participant whose enrolment is not),
+    # with the participant's live counselor and cohort, counted a UTC day a dimension (the programme's zone),
+    # and each answered one's days to its earliest live response; from the pure fold's records.
+    expected_days: collections.Counter[tuple[str, dt.date, str]] = collections.Counter()
+    expected_replies = set()
+    for participant_id, bundle in expected.participants.items():
+        enrolment = bundle.enrolment
+        if enrolment is None or enrolment.voided_at is not None:
+            continue
+        assigned = max(
+            (a for a in bundle.counselor_assignments if a.voided_at is None),
+            key=lambda a: (a.occurred_at, a.position),
+            default=None,
+        )
+        counselor = enrolment.counselor_id if assigned is None else assigned.counselor_id
+        numbers = attempt_numbers(bundle.outreaches)
+        for o in bundle.outreaches:
+            if o.voided_at is not None:
+                continue
+            day = o.occurred_at.astimezone(dt.UTC).date()
+            for dim, key in (
+                ("all", ""),
+                ("channel", o.channel),
+                ("purpose", o.purpose),
+                ("attempt", str(numbers[o.outreach_id.int])),
+                ("counselor", str(counselor)),
+                ("cohort", enrolment.cohort or "unknown"),
+            ):
+                expected_days[dim, day, key] += 1
+            replies = [r for r in bundle.responses if r.outreach_id == o.outreach_id and r.voided_at is None]
+            if replies:
+                first = min(r.occurred_at for r in replies)
+                expected_replies.add(
+                    (
+                        participant_id,
+                        o.outreach_id,
+                        (first - o.occurred_at) / dt.timedelta(days=1),
+                        any(r.outcome == "positive" for r in replies),
+                        str(counselor),
+                    )
+                )
+    for prefix in ("", scratch):
+        days_sql = "SELECT dim, day, key, sent FROM {}rm_dashboard_days WHERE programme_id = $1 AND sent <> 0"
+        days = {
+            (row["dim"], row["day"], row["key"]): row["sent"]
+            for row in await worker_pool.fetch(days_sql.format(prefix), programme_id)
+        }
+        assert days == dict(expected_days)
+        replies_sql = (
+            "SELECT participant_id, outreach_id, days, positive, counselor_id::text FROM {}rm_dashboard_replies"
+            " WHERE programme_id = $1"
+        )
+        rows = await worker_pool.fetch(replies_sql.format(prefix), programme_id)
+        assert {tuple(row.values()) for row in rows} == expected_replies
     assert await read_models.load_facts_of(worker_pool, programme_id, None) == expected
     assert await read_models.load_facts_of(worker_pool, programme_id, None, scratch) == expected
     # Each row carries the tx of the event that made it, and of the void that marked it.

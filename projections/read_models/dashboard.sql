@@ -1,0 +1,149 @@
+-- The dashboard tallies of the read_models projection (migration 0024): rm_dashboard_days and
+-- rm_dashboard_replies hold the live units (outreach not voided, of a participant whose enrolment is not
+-- voided) with their live attributes. A batch takes every unit it may change out (dashboard_retract, before
+-- its rows are written) and puts the same outreach's units back as they then are (dashboard_add, after), so
+-- what the tables hold is always the units of the rows, and a replayed batch takes out and puts back the same.
+
+-- name: live_units
+-- A fragment, not a statement: the live units of the outreach named by a CTE `touched` (programme_id,
+-- participant_id, outreach_id), as `units`: the local day sent (in the zone of rm_dashboard_zones), the
+-- dimensions, and the earliest live response with whether any live response was positive (NULL: none).
+people AS (
+    SELECT DISTINCT programme_id, participant_id FROM touched
+),
+live_people AS (
+    -- A participant's enrolment is their stream's first row (as in the reports); their counselor the latest
+    -- assignment not voided (ties: the higher position), else the enrolment's.
+    SELECT p.programme_id, p.participant_id, coalesce(a.counselor_id, e.counselor_id) AS counselor_id, e.cohort
+    FROM people p
+    CROSS JOIN LATERAL (
+        SELECT e.counselor_id, e.cohort, e.voided_at
+        FROM rm_participants e
+        WHERE e.programme_id = p.programme_id AND e.participant_id = p.participant_id
+        ORDER BY e.position
+        LIMIT 1
+    ) e
+    LEFT JOIN LATERAL (
+        SELECT a.counselor_id
+        FROM rm_counselor_assignments a
+        WHERE a.programme_id = p.programme_id AND a.participant_id = p.participant_id AND a.voided_at IS NULL
+        ORDER BY a.occurred_at DESC, a.position DESC
+        LIMIT 1
+    ) a ON true
+    WHERE e.voided_at IS NULL
+),
+units AS (
+    SELECT o.programme_id, o.participant_id, o.outreach_id, o.occurred_at,
+        (o.occurred_at AT TIME ZONE z.time_zone)::date AS day, o.channel, o.purpose, o.attempt,
+        w.counselor_id, w.cohort, reply.first_at, reply.positive
+    FROM touched t
+    JOIN rm_outreach o
+        ON o.programme_id = t.programme_id AND o.outreach_id = t.outreach_id AND o.participant_id = t.participant_id
+    JOIN live_people w ON w.programme_id = o.programme_id AND w.participant_id = o.participant_id
+    JOIN rm_dashboard_zones z ON z.programme_id = o.programme_id
+    LEFT JOIN LATERAL (
+        SELECT min(r.occurred_at) AS first_at, bool_or(r.outcome = 'positive') AS positive
+        FROM rm_responses r
+        WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
+            AND r.participant_id = o.participant_id AND r.voided_at IS NULL
+    ) reply ON true
+    WHERE o.voided_at IS NULL
+),
+unit_days AS (
+    -- Each unit once a dimension of the dashboard.
+    SELECT u.programme_id, d.dim, u.day, d.key, count(*)::integer AS sent
+    FROM units u
+    CROSS JOIN LATERAL (
+        VALUES ('all', ''), ('channel', u.channel), ('purpose', u.purpose), ('attempt', u.attempt::text),
+            ('counselor', u.counselor_id::text), ('cohort', coalesce(u.cohort, 'unknown'))
+    ) d(dim, key)
+    GROUP BY u.programme_id, d.dim, u.day, d.key
+)
+
+-- name: dashboard_stale
+-- The programmes whose units are counted in another zone than theirs, or not yet counted (no zone row:
+-- programmes new since, or every programme after migration 0024).
+SELECT p.programme_id, p.time_zone
+FROM programmes p
+LEFT JOIN rm_dashboard_zones z ON z.programme_id = p.programme_id
+WHERE z.time_zone IS DISTINCT FROM p.time_zone;
+
+-- name: dashboard_forget
+-- Before counting the stale programmes again in their zone ($1 programme_id, $2 time_zone, as arrays).
+WITH stale AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[]) AS s(programme_id, time_zone)
+), days AS (
+    DELETE FROM rm_dashboard_days d USING stale s WHERE d.programme_id = s.programme_id
+), replies AS (
+    DELETE FROM rm_dashboard_replies d USING stale s WHERE d.programme_id = s.programme_id
+)
+INSERT INTO rm_dashboard_zones AS z (programme_id, time_zone)
+SELECT programme_id, time_zone FROM stale
+ON CONFLICT (programme_id) DO UPDATE SET time_zone = excluded.time_zone;
+
+-- name: dashboard_retract
+-- Takes out the units of every outreach this batch may change, and returns those outreach for
+-- dashboard_add. Parameters: $1-$3 the batch's outreach and its responses' outreach (programme_id,
+-- participant_id, outreach_id), $4-$5 the participants it assigns a counselor (programme_id, participant_id),
+-- $6-$7 the events it voids (programme_id, event_id); as arrays. A voided outreach or response names its
+-- outreach; a voided enrolment or assignment names every outreach of its participant.
+WITH voided AS MATERIALIZED (
+    SELECT * FROM unnest($6::uuid[], $7::uuid[]) AS v(programme_id, event_id)
+),
+people_named AS (
+    SELECT * FROM unnest($4::uuid[], $5::uuid[]) AS n(programme_id, participant_id)
+    UNION
+    SELECT e.programme_id, e.participant_id
+    FROM rm_participants e JOIN voided v ON e.programme_id = v.programme_id AND e.event_id = v.event_id
+    UNION
+    SELECT a.programme_id, a.participant_id
+    FROM rm_counselor_assignments a JOIN voided v ON a.programme_id = v.programme_id AND a.event_id = v.event_id
+),
+touched AS MATERIALIZED (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(programme_id, participant_id, outreach_id)
+    UNION
+    SELECT o.programme_id, o.participant_id, o.outreach_id
+    FROM rm_outreach o JOIN voided v ON o.programme_id = v.programme_id AND o.event_id = v.event_id
+    UNION
+    SELECT r.programme_id, r.participant_id, r.outreach_id
+    FROM rm_responses r JOIN voided v ON r.programme_id = v.programme_id AND r.event_id = v.event_id
+    UNION
+    SELECT o.programme_id, o.participant_id, o.outreach_id
+    FROM people_named n
+    JOIN rm_outreach o ON o.programme_id = n.programme_id AND o.participant_id = n.participant_id
+),
+{live_units},
+days AS (
+    INSERT INTO rm_dashboard_days AS d (programme_id, dim, day, key, sent)
+    SELECT programme_id, dim, day, key, -sent FROM unit_days
+    ON CONFLICT (programme_id, dim, day, key) DO UPDATE SET sent = d.sent + excluded.sent
+),
+replies AS (
+    DELETE FROM rm_dashboard_replies d
+    USING touched t
+    WHERE d.programme_id = t.programme_id AND d.participant_id = t.participant_id AND d.outreach_id = t.outreach_id
+)
+SELECT programme_id, participant_id, outreach_id FROM touched;
+
+-- name: dashboard_add
+-- Puts back the units of the outreach dashboard_retract returned ($1-$3, as arrays), as the batch's rows
+-- now make them, and counts every outreach of the programmes in $4 (the stale ones, just forgotten).
+WITH touched AS MATERIALIZED (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(programme_id, participant_id, outreach_id)
+    UNION
+    SELECT o.programme_id, o.participant_id, o.outreach_id FROM rm_outreach o WHERE o.programme_id = ANY($4::uuid[])
+),
+{live_units},
+days AS (
+    INSERT INTO rm_dashboard_days AS d (programme_id, dim, day, key, sent)
+    SELECT programme_id, dim, day, key, sent FROM unit_days
+    ON CONFLICT (programme_id, dim, day, key) DO UPDATE SET sent = d.sent + excluded.sent
+)
+INSERT INTO rm_dashboard_replies (programme_id, participant_id, outreach_id, occurred_at, days, positive, channel,
+    purpose, attempt, counselor_id, cohort)
+SELECT programme_id, participant_id, outreach_id, occurred_at,
+    -- Seconds as an exact numeric, then one rounding to double and one division, as in Python.
+    extract(epoch FROM first_at - occurred_at)::float8 / 86400, positive, channel, purpose, attempt, counselor_id,
+    cohort
+FROM units
+WHERE first_at IS NOT NULL;
