@@ -105,9 +105,10 @@ def _named_queries() -> dict[str, str]:
     # Fragments: a query named by a `{name}` in another is written into it (dashboard.sql's live_units).
     fragments = {name: found.pop(name) for name in _FRAGMENTS}
     for name, sql in found.items():
+        whole = sql
         for fragment, body in fragments.items():
-            sql = sql.replace("{" + fragment + "}", body)
-        found[name] = sql
+            whole = whole.replace("{" + fragment + "}", body)
+        found[name] = whole
     return found
 
 
