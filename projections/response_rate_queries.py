@@ -63,15 +63,23 @@ async def response_rates_at(
     as_of = AsOf(params)
     start = start_of_day(params.from_date, params.time_zone)
     stop = min(start_of_day(params.to_date + ONE_DAY, params.time_zone), as_of.end)
-    rows = await fetch_planned_per_call(
-        conn,
-        QUERIES["response_rates"],
+    args = (
         *population_args(programme_id, as_of, params.cohort, params.counselor_id),
         start,
         stop,
         group_by,
         zone_name(params.time_zone),
     )
+    rows: list[asyncpg.Record] = []
+    if params.cohort is None and params.counselor_id is None:
+        # Programme-wide: from the worker's tallies, unless they are counted in another zone (a zone changed
+        # since the worker's last batch): then, as for one cohort or counselor, from the rows.
+        last_day = min(params.to_date, params.as_of)
+        rows = await fetch_planned_per_call(conn, QUERIES["response_rates_tallied"], *args, params.from_date, last_day)
+        if not rows[0]["zone_kept"]:
+            rows = []
+    if not rows:
+        rows = await fetch_planned_per_call(conn, QUERIES["response_rates"], *args)
     overall = ResponseTally().row()
     found: dict[str, ResponseRateRow] = {}
     for record in rows:

@@ -24,11 +24,12 @@ from hypothesis import strategies as st
 
 from domain.reporting.facts import facts_from_events
 from domain.reporting.outcomes import outcome_report
+from domain.reporting.response_rates import GROUP_BYS, response_rates
 from domain.reporting.scope import ReportParams
 from infra.accounts import create_programme, create_user
 from infra.db import tenant_connection
 from infra.event_store import Cursor, EventStore, Metadata
-from projections import outcome_queries, read_models
+from projections import outcome_queries, read_models, response_rate_queries
 from projections.runner import catch_up, envelope_of
 from services.recording import Recorder
 from tests.support import incoming, subject_keys
@@ -415,3 +416,105 @@ async def test_outreach_counted_from_the_tallies_where_dates_make_them_differ(
     # Sent in the window by as_of: plain, voided_later, the two answered later, twice, unanswered; answered by
     # then: plain, twice, unanswered.
     assert (expected.populations.outreach_sent, expected.populations.outreach_answered) == (6, 3)
+
+
+async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    """Each kind of unit the dashboard tallies hold otherwise than a dashboard counts it (migration 0024): voided
+    after ``as_of``, answered only after it, answered before it by a response voided after it, of a participant
+    reassigned after it, of a participant whose enrolment is voided after it, renumbered by a void before it;
+    programme-wide and at the latest position, so that the dashboard is read from the tallies."""
+    rng = random.Random(8)
+    programme_id, admin = await create_programme(
+        owner, name="Dashboard tallies", admin_email=f"p{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    other = await create_user(
+        owner, programme_id=programme_id, email=f"c{uuid.uuid4().hex}@x.org", role="counselor", password="x" * 12
+    )
+    log = _Log(rng)
+    directory: list[Line] = []
+    contact = _new_id(rng)
+    log.line(directory, f"contact-{contact}", "contact_added", FIRST_DAY - dt.timedelta(days=30), {"name": "C"})
+    day = FIRST_DAY.date()
+    streams: list[list[Line]] = []
+
+    def participant() -> tuple[list[Line], str, str]:
+        stream: list[Line] = []
+        streams.append(stream)
+        sid = f"participant-{_new_id(rng)}"
+        data = {"enrolled_on": day.isoformat(), "counselor_id": str(admin), "profile": {"display_name": "P"}}
+        return stream, sid, log.line(stream, sid, "participant_enrolled", FIRST_DAY, data)
+
+    def outreach(who: tuple[list[Line], str, str], days: int, follows: str | None = None) -> tuple[str, str]:
+        outreach_id = _new_id(rng)
+        data = {"outreach_id": outreach_id, "contact_id": contact, "channel": "email", "purpose": "introduction"}
+        if follows is not None:
+            data["follow_up_of"] = follows
+        return outreach_id, log.line(who[0], who[1], "outreach_sent", FIRST_DAY + dt.timedelta(days=days), data)
+
+    def respond(who: tuple[list[Line], str, str], outreach_id: str, days: int) -> str:
+        data = {"outreach_id": outreach_id, "outcome": "positive"}
+        return log.line(who[0], who[1], "response_received", FIRST_DAY + dt.timedelta(days=days), data)
+
+    def void(who: tuple[list[Line], str, str], event_id: str, days: int) -> None:
+        data = {"voided_event_id": event_id, "reason": "mistake"}
+        log.line(who[0], who[1], "entry_voided", FIRST_DAY + dt.timedelta(days=days), data)
+
+    first = participant()
+    plain, _ = outreach(first, 12)
+    respond(first, plain, 13)  # counted and answered, as in the tallies
+    outreach(first, 40)  # dated after as_of
+    _, voided_later = outreach(first, 14)
+    void(first, voided_later, 35)  # voided after as_of: still counts
+    for days in (15, 21):
+        answered_later, _ = outreach(first, days)
+        respond(first, answered_later, 34)  # answered only after as_of
+    twice, _ = outreach(first, 16)
+    respond(first, twice, 17)
+    void(first, respond(first, twice, 18), 36)  # a second response, voided after as_of: answered either way
+    unanswered, _ = outreach(first, 19)
+    void(first, respond(first, unanswered, 20), 36)  # its only response voided after as_of: answered
+    parent, parent_event = outreach(first, 22)
+    outreach(first, 23, follows=parent)  # attempt 2 when sent; 1 once its parent is voided (before as_of)
+    void(first, parent_event, 24)
+    reassigned = participant()
+    answered_once, _ = outreach(reassigned, 12)
+    respond(reassigned, answered_once, 13)
+    data = {"counselor_id": str(other)}
+    log.line(reassigned[0], reassigned[1], "counselor_assigned", FIRST_DAY + dt.timedelta(days=33), data)
+    removed = participant()
+    answered_too, _ = outreach(removed, 13)
+    respond(removed, answered_too, 14)
+    void(removed, removed[2], 37)  # the enrolment voided after as_of: the participant still counts
+    lines = directory + [line for stream in streams for line in stream]
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FIRST_DAY + dt.timedelta(days=60))
+    await recorder.record(programme_id, [incoming(line) for line in lines], Metadata(programme_id=programme_id))
+    store = EventStore(worker_pool)
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    cursor, mine = Cursor(), []
+    while batch := await store.read_all(cursor, limit=5000):
+        mine += [envelope_of(e) for e in batch if e.programme_id == programme_id]
+        cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
+    facts = facts_from_events(mine)
+    params = ReportParams(
+        from_date=day + dt.timedelta(days=5),
+        to_date=day + dt.timedelta(days=60),
+        as_of=day + dt.timedelta(days=30),
+        time_zone=zoneinfo.ZoneInfo("UTC"),
+    )
+    async with tenant_connection(pool, programme_id) as conn:
+        zone = await conn.fetchval("SELECT time_zone FROM rm_dashboard_zones WHERE programme_id = $1", programme_id)
+        assert zone == "UTC"  # so the dashboards below are read from the tallies
+        for group_by in (None, *GROUP_BYS):
+            expected = response_rates(facts, params, group_by)
+            assert await response_rate_queries.response_rates_at(conn, programme_id, params, group_by) == expected
+    # Sent by as_of: the first participant's plain, voided later, two answered later, twice, unanswered and the
+    # renumbered follow-up; one each of the reassigned and the removed. Answered: plain, twice, unanswered, and
+    # the other two's.
+    overall = response_rates(facts, params).overall
+    assert (overall.sent, overall.answered) == (9, 5)
+    by_attempt = response_rates(facts, params, "attempt").groups
+    assert list(by_attempt) == ["1"]
+    by_counselor = response_rates(facts, params, "counselor").groups
+    assert list(by_counselor) == [str(admin)]

@@ -1,0 +1,189 @@
+-- The response-rate dashboard from the dashboard tallies (migration 0024), for a programme-wide dashboard (no
+-- cohort or counselor asked for) in the zone the tallies are counted in; response_rates.sql is the same
+-- dashboard from the rows, and the definition this must equal (docs/decisions.md, "Dashboard tallies").
+-- Parameters: response_rates.sql's ($1-$10), $11 the period's first day and $12 its last (the earlier of `to`
+-- and as_of), local days of the zone $10.
+--
+-- The tallies hold the live units: every outreach not voided, of a participant whose enrolment is not voided,
+-- under the participant's live counselor and cohort and the attempt as numbered when sent. For a participant
+-- whose rows all count at (P, H), and whose enrolment and assignments are dated and voided before the end of
+-- as_of (E), the live units of the period are exactly the report's units, with the same keys, but for:
+-- outreach voided on or after E (a report counts them), outreach whose responses are dated or voided on or
+-- after E (a report answers them otherwise), and, grouped by attempt, outreach a void renumbers. These
+-- outreach, and every outreach of the other participants ("moved"), are "suspect": their live units are taken
+-- out of the tallies and their report units, computed from the rows as response_rates.sql does, put in.
+WITH RECURSIVE
+{participants_as_of},
+moved AS MATERIALIZED (
+    SELECT m.subject_id AS participant_id
+    FROM rm_change_marks m
+    WHERE m.programme_id = $1 AND (m.position > $2 OR m.tx >= $3)
+    UNION
+    SELECT e.participant_id
+    FROM rm_participants e
+    WHERE e.programme_id = $1 AND (e.occurred_at >= $4 OR e.voided_at >= $4)
+    UNION
+    SELECT a.participant_id
+    FROM rm_counselor_assignments a
+    WHERE a.programme_id = $1 AND (a.occurred_at >= $4 OR a.voided_at >= $4)
+),
+-- Attempt numbers, only when grouped by attempt: as in response_rates.sql.
+uncounted AS (
+    SELECT o.participant_id, o.outreach_id
+    FROM rm_outreach o
+    WHERE $9::text = 'attempt' AND o.programme_id = $1
+        AND (o.voided_at IS NOT NULL OR o.occurred_at >= $4 OR o.position > $2 OR o.tx >= $3)
+        AND NOT rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
+),
+renumbered (participant_id, outreach_id, attempt) AS (
+    SELECT c.participant_id, c.outreach_id, 1
+    FROM uncounted u
+    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = u.outreach_id AND c.participant_id = u.participant_id
+    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
+    UNION ALL
+    SELECT c.participant_id, c.outreach_id, r.attempt + 1
+    FROM renumbered r
+    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = r.outreach_id AND c.participant_id = r.participant_id
+    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
+),
+suspect AS MATERIALIZED (
+    SELECT o.participant_id, o.outreach_id
+    FROM rm_outreach o
+    WHERE o.programme_id = $1 AND o.participant_id IN (SELECT participant_id FROM moved)
+        AND o.occurred_at >= $7 AND o.occurred_at < $8
+    UNION
+    SELECT o.participant_id, o.outreach_id
+    FROM rm_outreach o
+    WHERE o.programme_id = $1 AND o.voided_at >= $4 AND o.occurred_at >= $7 AND o.occurred_at < $8
+    UNION
+    SELECT r.participant_id, r.outreach_id
+    FROM rm_responses r
+    WHERE r.programme_id = $1 AND r.occurred_at >= $4
+    UNION
+    SELECT r.participant_id, r.outreach_id
+    FROM rm_responses r
+    WHERE r.programme_id = $1 AND r.voided_at >= $4
+    UNION
+    SELECT participant_id, outreach_id FROM renumbered
+),
+tallied_people AS (
+    -- Whom the tallies count, under the attributes they count them under: the moved as they live now
+    -- (read_models/dashboard.sql, live_units), everyone else as of the report (for them, the same).
+    SELECT m.participant_id, coalesce(a.counselor_id, e.counselor_id) AS counselor_id, e.cohort
+    FROM moved m
+    CROSS JOIN LATERAL (
+        SELECT e.counselor_id, e.cohort, e.voided_at
+        FROM rm_participants e
+        WHERE e.programme_id = $1 AND e.participant_id = m.participant_id
+        ORDER BY e.position
+        LIMIT 1
+    ) e
+    LEFT JOIN LATERAL (
+        SELECT a.counselor_id
+        FROM rm_counselor_assignments a
+        WHERE a.programme_id = $1 AND a.participant_id = m.participant_id AND a.voided_at IS NULL
+        ORDER BY a.occurred_at DESC, a.position DESC
+        LIMIT 1
+    ) a ON true
+    WHERE e.voided_at IS NULL
+    UNION ALL
+    SELECT p.participant_id, p.counselor_id, p.cohort
+    FROM participant p
+    WHERE p.participant_id NOT IN (SELECT participant_id FROM moved)
+),
+taken_out AS (
+    -- The suspect outreach's live units in the period, as the tallies count them.
+    SELECT
+        CASE $9::text
+            WHEN 'channel' THEN o.channel
+            WHEN 'purpose' THEN o.purpose
+            WHEN 'attempt' THEN o.attempt::text
+            WHEN 'counselor' THEN t.counselor_id::text
+            WHEN 'cohort' THEN coalesce(t.cohort, 'unknown')
+            WHEN 'week' THEN to_char((o.occurred_at AT TIME ZONE $10::text)::date, 'IYYY-"W"IW')
+            ELSE ''
+        END AS key
+    FROM suspect s
+    JOIN rm_outreach o ON o.programme_id = $1 AND o.outreach_id = s.outreach_id AND o.participant_id = s.participant_id
+    JOIN tallied_people t ON t.participant_id = o.participant_id
+    WHERE o.voided_at IS NULL AND o.occurred_at >= $7 AND o.occurred_at < $8
+),
+put_in AS (
+    -- The suspect outreach's units as this report counts them (response_rates.sql's units).
+    SELECT
+        CASE $9::text
+            WHEN 'channel' THEN o.channel
+            WHEN 'purpose' THEN o.purpose
+            WHEN 'attempt' THEN coalesce(n.attempt, o.attempt)::text
+            WHEN 'counselor' THEN p.counselor_id::text
+            WHEN 'cohort' THEN coalesce(p.cohort, 'unknown')
+            WHEN 'week' THEN to_char((o.occurred_at AT TIME ZONE $10::text)::date, 'IYYY-"W"IW')
+            ELSE ''
+        END AS key,
+        extract(epoch FROM reply.first_at - o.occurred_at)::float8 / 86400 AS days,
+        coalesce(reply.positive, false) AS positive
+    FROM suspect s
+    JOIN rm_outreach o ON o.programme_id = $1 AND o.outreach_id = s.outreach_id AND o.participant_id = s.participant_id
+    JOIN participant p ON p.participant_id = o.participant_id
+    LEFT JOIN renumbered n ON n.participant_id = o.participant_id AND n.outreach_id = o.outreach_id
+    LEFT JOIN LATERAL (
+        SELECT min(r.occurred_at) AS first_at, bool_or(r.outcome = 'positive') AS positive
+        FROM rm_responses r
+        WHERE r.programme_id = $1 AND r.outreach_id = o.outreach_id AND r.participant_id = o.participant_id
+            AND rm_counts(r.position, r.tx, r.occurred_at, r.voided_at, r.voided_position, r.voided_tx, $2, $3, $4)
+    ) reply ON true
+    WHERE o.occurred_at >= $7 AND o.occurred_at < $8
+        AND rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
+),
+sent AS (
+    SELECT key, sum(sent) AS sent
+    FROM (
+        SELECT CASE WHEN $9::text = 'week' THEN to_char(d.day, 'IYYY-"W"IW') ELSE d.key END AS key, d.sent
+        FROM rm_dashboard_days d
+        WHERE d.programme_id = $1
+            AND d.dim = CASE WHEN $9::text IS NULL OR $9::text = 'week' THEN 'all' ELSE $9::text END
+            AND d.day >= $11::date AND d.day <= $12::date
+        UNION ALL
+        SELECT key, -1 FROM taken_out
+        UNION ALL
+        SELECT key, 1 FROM put_in
+    ) counted
+    GROUP BY key
+),
+answers AS (
+    -- Every answered unit: the replies the tallies keep but the suspect's, and the suspect's as counted here.
+    SELECT
+        CASE $9::text
+            WHEN 'channel' THEN r.channel
+            WHEN 'purpose' THEN r.purpose
+            WHEN 'attempt' THEN r.attempt::text
+            WHEN 'counselor' THEN r.counselor_id::text
+            WHEN 'cohort' THEN coalesce(r.cohort, 'unknown')
+            WHEN 'week' THEN to_char((r.occurred_at AT TIME ZONE $10::text)::date, 'IYYY-"W"IW')
+            ELSE ''
+        END AS key,
+        r.days, r.positive
+    FROM rm_dashboard_replies r
+    WHERE r.programme_id = $1 AND r.occurred_at >= $7 AND r.occurred_at < $8
+        AND NOT EXISTS (
+            SELECT 1 FROM suspect s WHERE s.participant_id = r.participant_id AND s.outreach_id = r.outreach_id
+        )
+    UNION ALL
+    SELECT key, days, positive FROM put_in WHERE days IS NOT NULL
+)
+SELECT s.grouped, s.key, s.sent, coalesce(a.answered, 0) AS answered, coalesce(a.positive, 0) AS positive,
+    -- As in response_rates.sql: the mean of the two middle values of the sorted delays.
+    (a.sorted[(cardinality(a.sorted) + 1) / 2] + a.sorted[cardinality(a.sorted) / 2 + 1]) / 2 AS median_days,
+    EXISTS (SELECT 1 FROM rm_dashboard_zones z WHERE z.programme_id = $1 AND z.time_zone = $10::text) AS zone_kept
+FROM (
+    SELECT GROUPING(key) = 0 AS grouped, key, coalesce(sum(sent), 0)::bigint AS sent
+    FROM sent
+    GROUP BY GROUPING SETS ((), (key))
+) s
+LEFT JOIN (
+    SELECT GROUPING(key) = 0 AS grouped, key, count(*) AS answered, count(*) FILTER (WHERE positive) AS positive,
+        array_agg(days ORDER BY days) AS sorted
+    FROM answers
+    GROUP BY GROUPING SETS ((), (key))
+) a ON a.grouped = s.grouped AND a.key IS NOT DISTINCT FROM s.key
+WHERE s.sent > 0 OR NOT s.grouped
