@@ -66,6 +66,21 @@ suspect AS MATERIALIZED (
     UNION
     SELECT participant_id, outreach_id FROM renumbered
 ),
+suspect_rows AS MATERIALIZED (
+    -- The suspect outreach of the period. Looked up one by one (a LATERAL with LIMIT 1): joined on both ids,
+    -- the planner took the pair's selectivity twice, expected one row where there were hundreds, and scanned
+    -- the programme's participants once for each.
+    SELECT o.*
+    FROM suspect s
+    CROSS JOIN LATERAL (
+        SELECT o.participant_id, o.outreach_id, o.occurred_at, o.channel, o.purpose, o.attempt, o.position, o.tx,
+            o.voided_at, o.voided_position, o.voided_tx
+        FROM rm_outreach o
+        WHERE o.programme_id = $1 AND o.outreach_id = s.outreach_id AND o.participant_id = s.participant_id
+            AND o.occurred_at >= $7 AND o.occurred_at < $8
+        LIMIT 1
+    ) o
+),
 tallied_people AS (
     -- Whom the tallies count, under the attributes they count them under: the moved as they live now
     -- (read_models/dashboard.sql, live_units), everyone else as of the report (for them, the same).
@@ -103,10 +118,9 @@ taken_out AS (
             WHEN 'week' THEN to_char((o.occurred_at AT TIME ZONE $10::text)::date, 'IYYY-"W"IW')
             ELSE ''
         END AS key
-    FROM suspect s
-    JOIN rm_outreach o ON o.programme_id = $1 AND o.outreach_id = s.outreach_id AND o.participant_id = s.participant_id
+    FROM suspect_rows o
     JOIN tallied_people t ON t.participant_id = o.participant_id
-    WHERE o.voided_at IS NULL AND o.occurred_at >= $7 AND o.occurred_at < $8
+    WHERE o.voided_at IS NULL
 ),
 put_in AS (
     -- The suspect outreach's units as this report counts them (response_rates.sql's units).
@@ -122,8 +136,7 @@ put_in AS (
         END AS key,
         extract(epoch FROM reply.first_at - o.occurred_at)::float8 / 86400 AS days,
         coalesce(reply.positive, false) AS positive
-    FROM suspect s
-    JOIN rm_outreach o ON o.programme_id = $1 AND o.outreach_id = s.outreach_id AND o.participant_id = s.participant_id
+    FROM suspect_rows o
     JOIN participant p ON p.participant_id = o.participant_id
     LEFT JOIN renumbered n ON n.participant_id = o.participant_id AND n.outreach_id = o.outreach_id
     LEFT JOIN LATERAL (
@@ -132,8 +145,7 @@ put_in AS (
         WHERE r.programme_id = $1 AND r.outreach_id = o.outreach_id AND r.participant_id = o.participant_id
             AND rm_counts(r.position, r.tx, r.occurred_at, r.voided_at, r.voided_position, r.voided_tx, $2, $3, $4)
     ) reply ON true
-    WHERE o.occurred_at >= $7 AND o.occurred_at < $8
-        AND rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
+    WHERE rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
 ),
 sent AS (
     SELECT key, sum(sent) AS sent
