@@ -199,12 +199,14 @@ LEFT JOIN (
         array_agg(days ORDER BY days) AS sorted
     FROM answers
     WHERE $9::text IS NULL
+    HAVING $9::text IS NULL -- an aggregate of no rows is a row: none at all when grouped
     UNION ALL
     SELECT GROUPING(word, num, id, week) = 0, word, num, id, week, count(*), count(*) FILTER (WHERE positive),
         array_agg(days ORDER BY days)
     FROM answers
     WHERE $9::text IS NOT NULL
     GROUP BY GROUPING SETS ((), (word, num, id, week))
+    HAVING $9::text IS NOT NULL -- the whole of no rows is a row: none at all when ungrouped
 ) a ON a.grouped = s.grouped AND a.word IS NOT DISTINCT FROM s.word AND a.num IS NOT DISTINCT FROM s.num
     AND a.id IS NOT DISTINCT FROM s.id AND a.week IS NOT DISTINCT FROM s.week
 WHERE s.sent > 0 OR NOT s.grouped
