@@ -11,14 +11,16 @@
 --
 -- rm_dashboard_days: how many live units were sent on each local day, once for each dimension of the dashboard
 --   ('all' with key '', 'channel', 'purpose', 'attempt', 'counselor', 'cohort'); weeks add days up.
--- rm_dashboard_replies: one row per live unit with a live response: the days to its earliest live response and
---   whether any was positive, for the answered counts and the medians.
+-- rm_dashboard_replies: one row per live unit with a live response: its earliest live response (the instant, and
+--   the days to it) and its earliest live positive one, for the answered counts and the medians. A dashboard as of
+--   an earlier day counts the unit answered if the earliest is before the end of that day, positive if the
+--   earliest positive is: responses dated after as_of need no correction.
 -- rm_dashboard_zones: the time zone the days are local to. A programme whose zone changes is counted again in
 --   the new zone by the worker's next batch; until then its dashboard is computed from the rows.
 --
 -- A dashboard at (P, H) by the end of as_of (E) reads them and corrects them by the few units that may differ:
 -- of participants changed beyond P or H, enrolled, voided or reassigned on or after E; outreach voided on or
--- after E; outreach with a response dated or voided on or after E; outreach whose attempt a void renumbers
+-- after E; outreach with a response voided on or after E; outreach whose attempt a void renumbers
 -- (projections/response_rate_queries/response_rates.sql, docs/decisions.md "Dashboard tallies").
 CREATE TABLE rm_dashboard_zones (
     programme_id uuid PRIMARY KEY,
@@ -39,8 +41,9 @@ CREATE TABLE rm_dashboard_replies (
     participant_id uuid NOT NULL,
     outreach_id    uuid NOT NULL,
     occurred_at    timestamptz NOT NULL,
+    first_at       timestamptz NOT NULL,
     days           float8 NOT NULL,
-    positive       boolean NOT NULL,
+    first_positive_at timestamptz,
     channel        text NOT NULL,
     purpose        text NOT NULL,
     attempt        integer NOT NULL,
@@ -50,7 +53,8 @@ CREATE TABLE rm_dashboard_replies (
 );
 -- A period's replies in one index-only range scan.
 CREATE INDEX ON rm_dashboard_replies (programme_id, occurred_at)
-    INCLUDE (participant_id, outreach_id, days, positive, channel, purpose, attempt, counselor_id, cohort);
+    INCLUDE (participant_id, outreach_id, first_at, days, first_positive_at, channel, purpose, attempt, counselor_id,
+        cohort);
 
 DO $$
 DECLARE

@@ -7,7 +7,7 @@
 -- name: live_units
 -- A fragment, not a statement: the live units of the outreach named by a CTE `touched` (programme_id,
 -- participant_id, outreach_id), as `units`: the local day sent (in the zone of rm_dashboard_zones), the
--- dimensions, and the earliest live response with whether any live response was positive (NULL: none).
+-- dimensions, and the earliest live response and the earliest live positive one (NULL: none).
 people AS (
     SELECT DISTINCT programme_id, participant_id FROM touched
 ),
@@ -35,14 +35,14 @@ live_people AS (
 units AS (
     SELECT o.programme_id, o.participant_id, o.outreach_id, o.occurred_at,
         (o.occurred_at AT TIME ZONE z.time_zone)::date AS day, o.channel, o.purpose, o.attempt,
-        w.counselor_id, w.cohort, reply.first_at, reply.positive
+        w.counselor_id, w.cohort, reply.first_at, reply.first_positive_at
     FROM touched t
     JOIN rm_outreach o
         ON o.programme_id = t.programme_id AND o.outreach_id = t.outreach_id AND o.participant_id = t.participant_id
     JOIN live_people w ON w.programme_id = o.programme_id AND w.participant_id = o.participant_id
     JOIN rm_dashboard_zones z ON z.programme_id = o.programme_id
     LEFT JOIN LATERAL (
-        SELECT min(r.occurred_at) AS first_at, bool_or(r.outcome = 'positive') AS positive
+        SELECT min(r.occurred_at) AS first_at, min(r.occurred_at) FILTER (WHERE r.outcome = 'positive') AS first_positive_at
         FROM rm_responses r
         WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
             AND r.participant_id = o.participant_id AND r.voided_at IS NULL
@@ -139,11 +139,11 @@ days AS (
     SELECT programme_id, dim, day, key, sent FROM unit_days
     ON CONFLICT (programme_id, dim, day, key) DO UPDATE SET sent = d.sent + excluded.sent
 )
-INSERT INTO rm_dashboard_replies (programme_id, participant_id, outreach_id, occurred_at, days, positive, channel,
-    purpose, attempt, counselor_id, cohort)
-SELECT programme_id, participant_id, outreach_id, occurred_at,
+INSERT INTO rm_dashboard_replies (programme_id, participant_id, outreach_id, occurred_at, first_at, days,
+    first_positive_at, channel, purpose, attempt, counselor_id, cohort)
+SELECT programme_id, participant_id, outreach_id, occurred_at, first_at,
     -- Seconds as an exact numeric, then one rounding to double and one division, as in Python.
-    extract(epoch FROM first_at - occurred_at)::float8 / 86400, positive, channel, purpose, attempt, counselor_id,
-    cohort
+    extract(epoch FROM first_at - occurred_at)::float8 / 86400, first_positive_at, channel, purpose, attempt,
+    counselor_id, cohort
 FROM units
 WHERE first_at IS NOT NULL;

@@ -8,8 +8,10 @@
 -- under the participant's live counselor and cohort and the attempt as numbered when sent. For a participant
 -- whose rows all count at (P, H), and whose enrolment and assignments are dated and voided before the end of
 -- as_of (E), the live units of the period are exactly the report's units, with the same keys, but for:
--- outreach voided on or after E (a report counts them), outreach whose responses are dated or voided on or
--- after E (a report answers them otherwise), and, grouped by attempt, outreach a void renumbers. These
+-- outreach voided on or after E (a report counts them), outreach with a response voided on or after E (a
+-- report answers them otherwise), and, grouped by attempt, outreach a void renumbers. A response dated on or
+-- after E needs no correction: a reply row is answered when its earliest response is before E, and positive
+-- when its earliest positive one is (the earliest response before E is the earliest of those counted). These
 -- outreach, and every outreach of the other participants ("moved"), are "suspect": their live units are taken
 -- out of the tallies and their report units, computed from the rows as response_rates.sql does, put in.
 WITH RECURSIVE
@@ -55,10 +57,6 @@ suspect AS MATERIALIZED (
     SELECT o.participant_id, o.outreach_id
     FROM rm_outreach o
     WHERE o.programme_id = $1 AND o.voided_at >= $4 AND o.occurred_at >= $7 AND o.occurred_at < $8
-    UNION
-    SELECT r.participant_id, r.outreach_id
-    FROM rm_responses r
-    WHERE r.programme_id = $1 AND r.occurred_at >= $4
     UNION
     SELECT r.participant_id, r.outreach_id
     FROM rm_responses r
@@ -166,9 +164,9 @@ answers AS NOT MATERIALIZED (
         CASE WHEN $9::text = 'attempt' THEN r.attempt END AS num,
         CASE WHEN $9::text = 'counselor' THEN r.counselor_id END AS id,
         CASE WHEN $9::text = 'week' THEN date_trunc('week', r.occurred_at AT TIME ZONE $10::text) END AS week,
-        r.days, r.positive
+        r.days, coalesce(r.first_positive_at < $4, false) AS positive
     FROM rm_dashboard_replies r
-    WHERE r.programme_id = $1 AND r.occurred_at >= $7 AND r.occurred_at < $8
+    WHERE r.programme_id = $1 AND r.occurred_at >= $7 AND r.occurred_at < $8 AND r.first_at < $4
         AND NOT EXISTS (
             SELECT 1 FROM suspect s WHERE s.participant_id = r.participant_id AND s.outreach_id = r.outreach_id
         )

@@ -422,7 +422,8 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
 ) -> None:
     """Each kind of unit the dashboard tallies hold otherwise than a dashboard counts it (migration 0024): voided
-    after ``as_of``, answered only after it, answered before it by a response voided after it, of a participant
+    after ``as_of``, answered only after it, positive only after it, answered before it by a response voided
+    after it, of a participant
     reassigned after it, of a participant whose enrolment is voided after it, renumbered by a void before it;
     programme-wide and at the latest position, so that the dashboard is read from the tallies."""
     rng = random.Random(8)
@@ -453,8 +454,8 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
             data["follow_up_of"] = follows
         return outreach_id, log.line(who[0], who[1], "outreach_sent", FIRST_DAY + dt.timedelta(days=days), data)
 
-    def respond(who: tuple[list[Line], str, str], outreach_id: str, days: int) -> str:
-        data = {"outreach_id": outreach_id, "outcome": "positive"}
+    def respond(who: tuple[list[Line], str, str], outreach_id: str, days: int, outcome: str = "positive") -> str:
+        data = {"outreach_id": outreach_id, "outcome": outcome}
         return log.line(who[0], who[1], "response_received", FIRST_DAY + dt.timedelta(days=days), data)
 
     def void(who: tuple[list[Line], str, str], event_id: str, days: int) -> None:
@@ -475,6 +476,9 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
     void(first, respond(first, twice, 18), 36)  # a second response, voided after as_of: answered either way
     unanswered, _ = outreach(first, 19)
     void(first, respond(first, unanswered, 20), 36)  # its only response voided after as_of: answered
+    positive_later, _ = outreach(first, 25)
+    respond(first, positive_later, 26, "neutral")
+    respond(first, positive_later, 33)  # answered by as_of, but positive only after it
     parent, parent_event = outreach(first, 22)
     outreach(first, 23, follows=parent)  # attempt 2 when sent; 1 once its parent is voided (before as_of)
     void(first, parent_event, 24)
@@ -509,11 +513,11 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
         for group_by in (None, *GROUP_BYS):
             expected = response_rates(facts, params, group_by)
             assert await response_rate_queries.response_rates_at(conn, programme_id, params, group_by) == expected
-    # Sent by as_of: the first participant's plain, voided later, two answered later, twice, unanswered and the
-    # renumbered follow-up; one each of the reassigned and the removed. Answered: plain, twice, unanswered, and
-    # the other two's.
+    # Sent by as_of: the first participant's plain, voided later, two answered later, twice, unanswered, positive
+    # later and the renumbered follow-up; one each of the reassigned and the removed. Answered: plain, twice,
+    # unanswered, positive later, and the other two's; positive all of them but positive later.
     overall = response_rates(facts, params).overall
-    assert (overall.sent, overall.answered) == (9, 5)
+    assert (overall.sent, overall.answered, overall.positive) == (10, 6, 5)
     by_attempt = response_rates(facts, params, "attempt").groups
     assert list(by_attempt) == ["1"]
     by_counselor = response_rates(facts, params, "counselor").groups

@@ -168,7 +168,8 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
         }
     # The dashboard tallies: the live units (outreach not voided, of a participant whose enrolment is not),
     # with the participant's live counselor and cohort, counted a UTC day a dimension (the programme's zone),
-    # and each answered one's days to its earliest live response; from the pure fold's records.
+    # and each answered one's earliest live response (and days to it) and earliest live positive one; from the
+    # pure fold's records.
     expected_days: collections.Counter[tuple[str, dt.date, str]] = collections.Counter()
     expected_replies = set()
     for participant_id, bundle in expected.participants.items():
@@ -202,8 +203,9 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
                     (
                         participant_id,
                         o.outreach_id,
+                        first,
                         (first - o.occurred_at) / dt.timedelta(days=1),
-                        any(r.outcome == "positive" for r in replies),
+                        min((r.occurred_at for r in replies if r.outcome == "positive"), default=None),
                         str(counselor),
                     )
                 )
@@ -215,7 +217,8 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
         }
         assert days == dict(expected_days)
         replies_sql = (
-            "SELECT participant_id, outreach_id, days, positive, counselor_id::text FROM {}rm_dashboard_replies"
+            "SELECT participant_id, outreach_id, first_at, days, first_positive_at, counselor_id::text"
+            " FROM {}rm_dashboard_replies"
             " WHERE programme_id = $1"
         )
         rows = await worker_pool.fetch(replies_sql.format(prefix), programme_id)
