@@ -27,11 +27,13 @@ CREATE TABLE rm_dashboard_zones (
     time_zone    text NOT NULL
 );
 
+-- Keys compare byte by byte (COLLATE "C"): by the locale's rules, sorting a batch's keys cost more than the rest
+-- of its tallies.
 CREATE TABLE rm_dashboard_days (
     programme_id uuid NOT NULL,
-    dim          text NOT NULL,
+    dim          text COLLATE "C" NOT NULL,
     day          date NOT NULL,
-    key          text NOT NULL,
+    key          text COLLATE "C" NOT NULL,
     sent         integer NOT NULL,
     PRIMARY KEY (programme_id, dim, day, key)
 );

@@ -56,7 +56,8 @@ unit_days AS (
     CROSS JOIN LATERAL (
         VALUES ('all', ''), ('channel', u.channel), ('purpose', u.purpose), ('attempt', u.attempt::text),
             ('counselor', u.counselor_id::text), ('cohort', coalesce(u.cohort, 'unknown'))
-    ) d(dim, key)
+    ) v(dim, key)
+    CROSS JOIN LATERAL (SELECT v.dim COLLATE "C" AS dim, v.key COLLATE "C" AS key) d
     GROUP BY u.programme_id, d.dim, u.day, d.key
 )
 
