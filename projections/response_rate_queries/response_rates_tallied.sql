@@ -182,7 +182,10 @@ SELECT s.grouped,
     END AS key,
     s.sent, coalesce(a.answered, 0) AS answered, coalesce(a.positive, 0) AS positive,
     -- As in response_rates.sql: the mean of the two middle values of the sorted delays.
-    (a.sorted[(cardinality(a.sorted) + 1) / 2] + a.sorted[cardinality(a.sorted) / 2 + 1]) / 2 AS median_days,
+    (
+        SELECT (sorted[(cardinality(sorted) + 1) / 2] + sorted[cardinality(sorted) / 2 + 1]) / 2
+        FROM (SELECT array_agg(d ORDER BY d) AS sorted FROM unnest(a.delays) d) m
+    ) AS median_days,
     EXISTS (SELECT 1 FROM rm_dashboard_zones z WHERE z.programme_id = $1 AND z.time_zone = $10::text) AS zone_kept
 FROM (
     SELECT GROUPING(word, num, id, week) = 0 AS grouped, word, num, id, week,
@@ -191,16 +194,17 @@ FROM (
     GROUP BY GROUPING SETS ((), (word, num, id, week))
 ) s
 LEFT JOIN (
-    -- Ungrouped, the whole alone (the two sets of a GROUPING SETS are sorted apart even when they are the same).
+    -- Each group's delays gathered unsorted (so the groups are hashed, not the rows sorted by key), each array
+    -- sorted on its own for the median above; ungrouped, the whole alone (it would be its only group too).
     SELECT false AS grouped, NULL::text COLLATE "C" AS word, NULL::integer AS num, NULL::uuid AS id,
         NULL::timestamp AS week, count(*) AS answered, count(*) FILTER (WHERE positive) AS positive,
-        array_agg(days ORDER BY days) AS sorted
+        array_agg(days) AS delays
     FROM answers
     WHERE $9::text IS NULL
     HAVING $9::text IS NULL -- an aggregate of no rows is a row: none at all when grouped
     UNION ALL
     SELECT GROUPING(word, num, id, week) = 0, word, num, id, week, count(*), count(*) FILTER (WHERE positive),
-        array_agg(days ORDER BY days)
+        array_agg(days)
     FROM answers
     WHERE $9::text IS NOT NULL
     GROUP BY GROUPING SETS ((), (word, num, id, week))
