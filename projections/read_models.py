@@ -15,6 +15,7 @@ a batch twice changes nothing (arq delivers at least once; a crash may replay).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import operator
 import re
@@ -120,8 +121,8 @@ def queries(prefix: str = LIVE_PREFIX) -> dict[str, str]:
     return {name: _TABLE_NAME.sub(lambda m: prefix + m.group(0), sql) for name, sql in _named_queries().items()}
 
 
-Thread = tuple[int, uuid.UUID]
-"""An outreach's (attempt number, thread root)."""
+Thread = tuple[int, uuid.UUID, dt.datetime]
+"""An outreach's (attempt number, thread root, occurred_at)."""
 ThreadKey = tuple[int, int, int]
 """(programme_id, participant_id, outreach_id) as integers (hashed in C, unlike UUIDs)."""
 
@@ -328,7 +329,8 @@ _getters: Final = {kind: operator.attrgetter("event_id", *kind.fields, "position
 
 
 async def _threads(conn: Connection, named: dict[str, str], rows: _Rows) -> list[list[Any]]:
-    """The attempt and thread_root columns of a batch's outreach (in batch order, so parents come first)."""
+    """The attempt, thread_root and dated_before_parent columns of a batch's outreach (in batch order, so parents
+    come first)."""
     outreaches: list[tuple[uuid.UUID, f.Outreach]] = list(zip(rows.programmes, rows.facts, strict=True))
     in_batch = {(p.int, o.participant_id.int, o.outreach_id.int) for p, o in outreaches}
     missing = {
@@ -346,17 +348,22 @@ async def _threads(conn: Connection, named: dict[str, str], rows: _Rows) -> list
             [outreach for _, _, outreach in wanted],
         ):
             key = (row["programme_id"].int, row["participant_id"].int, row["outreach_id"].int)
-            known.setdefault(key, (row["attempt"], row["thread_root"]))
-    attempts, roots = [], []
+            known.setdefault(key, (row["attempt"], row["thread_root"], row["occurred_at"]))
+    attempts, roots, early = [], [], []
     for p, outreach in outreaches:
         pkey, participant = p.int, outreach.participant_id.int
         parent = None if outreach.follow_up_of is None else known.get((pkey, participant, outreach.follow_up_of.int))
         # A parent that is nowhere (which the append rules forbid) starts a thread, as attempt_numbers has it.
-        thread = (1, outreach.outreach_id) if parent is None else (parent[0] + 1, parent[1])
+        thread = (
+            (1, outreach.outreach_id, outreach.occurred_at)
+            if parent is None
+            else (parent[0] + 1, parent[1], outreach.occurred_at)
+        )
         known.setdefault((pkey, participant, outreach.outreach_id.int), thread)
         attempts.append(thread[0])
         roots.append(thread[1])
-    return [attempts, roots]
+        early.append(parent is not None and outreach.occurred_at < parent[2])
+    return [attempts, roots, early]
 
 
 def _record_of(kind: Kind, row: asyncpg.Record) -> f.FactRecord:

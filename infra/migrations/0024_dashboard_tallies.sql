@@ -72,3 +72,14 @@ $$;
 
 -- What the read models hold already is counted by the worker: the read_models projection's next batch counts
 -- every programme it finds without a zone row (projections/read_models/dashboard.sql, dashboard_zones).
+
+-- A follow-up dated before the outreach it follows up (a late entry of the earlier one, say): the one way an
+-- outreach dated on or after the end of as_of can be the uncounted parent of one counted in a period before it.
+-- The dashboard's attempt numbers walk from uncounted parents (projections/response_rate_queries): from those
+-- dated late, only to these (few) children, not a look-up for each outreach of the month after as_of.
+ALTER TABLE rm_outreach ADD COLUMN dated_before_parent boolean NOT NULL DEFAULT false;
+UPDATE rm_outreach c SET dated_before_parent = true
+FROM rm_outreach p
+WHERE c.follow_up_of IS NOT NULL AND p.programme_id = c.programme_id AND p.participant_id = c.participant_id
+    AND p.outreach_id = c.follow_up_of AND c.occurred_at < p.occurred_at;
+CREATE INDEX ON rm_outreach (programme_id) WHERE dated_before_parent;

@@ -31,8 +31,8 @@ ON CONFLICT DO NOTHING;
 -- name: insert_outreach
 -- Each outreach inserted (not one a replay finds there) is live: one more sent in its participant's tally.
 WITH inserted AS (
-    INSERT INTO rm_outreach (programme_id, event_id, participant_id, outreach_id, contact_id, channel, purpose, follow_up_of, attempt, thread_root, position, tx, occurred_at)
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::integer[], $10::uuid[], $11::bigint[], $12::bigint[], $13::timestamptz[])
+    INSERT INTO rm_outreach (programme_id, event_id, participant_id, outreach_id, contact_id, channel, purpose, follow_up_of, attempt, thread_root, dated_before_parent, position, tx, occurred_at)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::integer[], $10::uuid[], $11::boolean[], $12::bigint[], $13::bigint[], $14::timestamptz[])
     ON CONFLICT DO NOTHING
     RETURNING programme_id, participant_id
 )

@@ -29,12 +29,17 @@ moved AS MATERIALIZED (
     FROM rm_counselor_assignments a
     WHERE a.programme_id = $1 AND (a.occurred_at >= $4 OR a.voided_at >= $4)
 ),
--- Attempt numbers, only when grouped by attempt: as in response_rates.sql.
+-- Attempt numbers, only when grouped by attempt: as in response_rates.sql, but for the walk's start. A counted
+-- outreach of the period whose parent does not count starts a thread of its own (1, its counted follow-ups the
+-- next). Its parent is voided or beyond P or H (found through indexes, as there), or dated on or after the end
+-- of as_of: then the child is dated before its parent, which the worker marks (rm_outreach.dated_before_parent,
+-- migration 0024), and it is found from the few so marked instead of a look-up for every outreach of the days
+-- after as_of.
 uncounted AS (
     SELECT o.participant_id, o.outreach_id
     FROM rm_outreach o
     WHERE $9::text = 'attempt' AND o.programme_id = $1
-        AND (o.voided_at IS NOT NULL OR o.occurred_at >= $4 OR o.position > $2 OR o.tx >= $3)
+        AND (o.voided_at IS NOT NULL OR o.position > $2 OR o.tx >= $3)
         AND NOT rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
 ),
 renumbered (participant_id, outreach_id, attempt) AS (
@@ -42,6 +47,14 @@ renumbered (participant_id, outreach_id, attempt) AS (
     FROM uncounted u
     JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = u.outreach_id AND c.participant_id = u.participant_id
     WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
+    UNION ALL
+    -- Parents uncounted for their date alone (the others are uncounted's).
+    SELECT c.participant_id, c.outreach_id, 1
+    FROM rm_outreach c
+    JOIN rm_outreach p ON p.programme_id = $1 AND p.outreach_id = c.follow_up_of AND p.participant_id = c.participant_id
+    WHERE $9::text = 'attempt' AND c.programme_id = $1 AND c.dated_before_parent
+        AND p.occurred_at >= $4 AND p.voided_at IS NULL AND p.position <= $2 AND p.tx < $3
+        AND rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
     UNION ALL
     SELECT c.participant_id, c.outreach_id, r.attempt + 1
     FROM renumbered r

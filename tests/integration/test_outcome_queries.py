@@ -482,6 +482,8 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
     parent, parent_event = outreach(first, 22)
     outreach(first, 23, follows=parent)  # attempt 2 when sent; 1 once its parent is voided (before as_of)
     void(first, parent_event, 24)
+    late_parent, _ = outreach(first, 35)
+    outreach(first, 27, follows=late_parent)  # dated before its parent, which is after as_of: attempt 1
     reassigned = participant()
     answered_once, _ = outreach(reassigned, 12)
     respond(reassigned, answered_once, 13)
@@ -514,10 +516,10 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
             expected = response_rates(facts, params, group_by)
             assert await response_rate_queries.response_rates_at(conn, programme_id, params, group_by) == expected
     # Sent by as_of: the first participant's plain, voided later, two answered later, twice, unanswered, positive
-    # later and the renumbered follow-up; one each of the reassigned and the removed. Answered: plain, twice,
+    # later and the two renumbered follow-ups; one each of the reassigned and the removed. Answered: plain, twice,
     # unanswered, positive later, and the other two's; positive all of them but positive later.
     overall = response_rates(facts, params).overall
-    assert (overall.sent, overall.answered, overall.positive) == (10, 6, 5)
+    assert (overall.sent, overall.answered, overall.positive) == (11, 6, 5)
     by_attempt = response_rates(facts, params, "attempt").groups
     assert list(by_attempt) == ["1"]
     by_counselor = response_rates(facts, params, "counselor").groups

@@ -234,11 +234,12 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
         ):
             assert row["tx"] == tx_of[row["event_id"]]
             assert row["voided_tx"] == (void_tx[row["event_id"]] if row["voided_at"] is not None else None)
-    # Attempts and thread roots follow follow_up_of over every outreach, voided or not.
+    # Attempts and thread roots follow follow_up_of over every outreach, voided or not; a follow-up dated before
+    # its parent is marked so.
     for participant_id, bundle in expected.participants.items():
         attempts = attempt_numbers(bundle.outreaches)
         rows = await worker_pool.fetch(
-            "SELECT outreach_id, follow_up_of, attempt, thread_root FROM rm_outreach"
+            "SELECT outreach_id, follow_up_of, attempt, thread_root, dated_before_parent, occurred_at FROM rm_outreach"
             " WHERE programme_id = $1 AND participant_id = $2",
             programme_id,
             participant_id,
@@ -249,6 +250,8 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
             parent = row["follow_up_of"]
             expected_root = row["outreach_id"] if parent is None else by_id[parent]["thread_root"]
             assert row["thread_root"] == expected_root
+            early = parent is not None and row["occurred_at"] < by_id[parent]["occurred_at"]
+            assert row["dated_before_parent"] == early
 
 
 async def test_applying_a_batch_again_changes_nothing(
@@ -311,6 +314,9 @@ async def test_every_table_has_the_columns_of_its_record_and_the_position_column
             )
         ]
         extra = ("attempt", "thread_root") if kind.table == "rm_outreach" else ()
-        assert columns == ["programme_id", "event_id", *kind.fields, *extra, *POSITION_COLUMNS]
+        # Columns added later (migration 0024) come last.
+        added = ("dated_before_parent",) if kind.table == "rm_outreach" else ()
+        assert columns == ["programme_id", "event_id", *kind.fields, *extra, *POSITION_COLUMNS, *added]
+        inserted = ["programme_id", "event_id", *kind.fields, *extra, *added, *POSITION_COLUMNS[:3]]
         insert = read_models.queries()[f"insert_{kind.key}"]
-        assert f"({', '.join(columns[:-3])})" in insert
+        assert f"({', '.join(inserted)})" in insert
