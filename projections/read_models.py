@@ -87,13 +87,13 @@ _BY_RECORD: Final[dict[type[f.Record], Kind]] = {kind.record: kind for kind in K
 _NAME_LINE: Final = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
 _TABLE_NAME: Final = re.compile(r"\brm_[a-z_]+\b")
 _PREFIX: Final = re.compile(r"^(?:[a-z_][a-z0-9_]*\.?)?$")
-_FRAGMENTS: Final = ("live_units",)
+_FRAGMENTS: Final = ("live_people", "live_units")
 """Named parts of queries, not queries: each is written into the queries that name it in braces."""
 
 
 @functools.cache
-def _named_queries() -> dict[str, str]:
-    """Every query of ``read_models/*.sql``, by the name on its ``-- name:`` line."""
+def _parts() -> dict[str, str]:
+    """Every part of ``read_models/*.sql`` by the name on its ``-- name:`` line: queries and fragments."""
     found: dict[str, str] = {}
     for entry in sorted((resources.files("projections") / "read_models").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql"):
@@ -103,14 +103,29 @@ def _named_queries() -> dict[str, str]:
             if name in found:
                 raise RuntimeError(f"two read-model queries are named {name}")
             found[name] = body.strip().removesuffix(";")
-    # Fragments: a query named by a `{name}` in another is written into it (dashboard.sql's live_units).
-    fragments = {name: found.pop(name) for name in _FRAGMENTS}
-    for name, sql in found.items():
+    return found
+
+
+@functools.cache
+def _named_queries() -> dict[str, str]:
+    """Every query of ``read_models/*.sql``, by name, with the fragments it names in braces written in (dashboard.sql's
+    live_units, which names live_people: in that order)."""
+    found: dict[str, str] = {}
+    for name, sql in _parts().items():
+        if name in _FRAGMENTS:
+            continue
         whole = sql
-        for fragment, body in fragments.items():
-            whole = whole.replace("{" + fragment + "}", body)
+        for part in reversed(_FRAGMENTS):
+            whole = whole.replace("{" + part + "}", _parts()[part])
         found[name] = whole
     return found
+
+
+def fragment(name: str) -> str:
+    """A fragment of ``read_models/*.sql`` over the live tables, for a query elsewhere that includes it."""
+    if name not in _FRAGMENTS:
+        raise LookupError(f"no read-model fragment is named {name}")
+    return _parts()[name]
 
 
 @functools.cache

@@ -24,10 +24,18 @@ from domain.reporting.response_rates import (
 )
 from domain.reporting.scope import ONE_DAY, AsOf, ReportParams, start_of_day
 from infra.db import Connection
+from projections import read_models
 from projections.caseload_queries import PARTICIPANTS_AS_OF, population_args
-from projections.queries import fetch_planned_per_call, load_queries
+from projections.queries import fetch_planned_per_call, load_queries, read_fragment
 
-QUERIES: Final = load_queries("response_rate_queries", {"participants_as_of": PARTICIPANTS_AS_OF})
+QUERIES: Final = load_queries(
+    "response_rate_queries",
+    {
+        "participants_as_of": PARTICIPANTS_AS_OF,
+        "attempts": read_fragment("response_rate_queries", "attempts"),
+        "live_people": read_models.fragment("live_people"),
+    },
+)
 
 
 def zone_name(zone: dt.tzinfo) -> str:

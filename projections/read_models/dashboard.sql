@@ -4,13 +4,10 @@
 -- its rows are written) and puts the same outreach's units back as they then are (dashboard_add, after), so
 -- what the tables hold is always the units of the rows, and a replayed batch takes out and puts back the same.
 
--- name: live_units
--- A fragment, not a statement: the live units of the outreach named by a CTE `touched` (programme_id,
--- participant_id, outreach_id), as `units`: the local day sent (in the zone of rm_dashboard_zones), the
--- dimensions, and the earliest live response and the earliest live positive one (NULL: none).
-people AS (
-    SELECT DISTINCT programme_id, participant_id FROM touched
-),
+-- name: live_people
+-- A fragment, not a statement (also in the dashboard's query, response_rate_queries/response_rates_tallied.sql):
+-- the participants of a CTE `people` (programme_id, participant_id) whose enrolment is not voided, with the
+-- counselor and cohort the tallies count them under, as `live_people`.
 live_people AS (
     -- A participant's enrolment is their stream's first row (as in the reports); their counselor the latest
     -- assignment not voided (ties: the higher position), else the enrolment's.
@@ -31,7 +28,16 @@ live_people AS (
         LIMIT 1
     ) a ON true
     WHERE e.voided_at IS NULL
+)
+
+-- name: live_units
+-- A fragment, not a statement: the live units of the outreach named by a CTE `touched` (programme_id,
+-- participant_id, outreach_id), as `units`: the local day sent (in the zone of rm_dashboard_zones), the
+-- dimensions, and the earliest live response and the earliest live positive one (NULL: none).
+people AS (
+    SELECT DISTINCT programme_id, participant_id FROM touched
 ),
+{live_people},
 units AS (
     SELECT o.programme_id, o.participant_id, o.outreach_id, o.occurred_at,
         (o.occurred_at AT TIME ZONE z.time_zone)::date AS day, o.channel, o.purpose, o.attempt,

@@ -24,30 +24,7 @@ reply AS (
         AND rm_counts(r.position, r.tx, r.occurred_at, r.voided_at, r.voided_position, r.voided_tx, $2, $3, $4)
     GROUP BY r.participant_id, r.outreach_id
 ),
--- Attempt numbers (only when grouped by attempt). rm_outreach.attempt numbers every outreach of its thread
--- as sent; domain.reporting.snapshot.attempt_numbers numbers the counted outreach only, a counted outreach
--- whose parent does not count (voided, dated after as_of, past the position) starting a thread of its own.
--- So only the counted descendants of such a "break" are numbered again: the break 1, each counted follow-up
--- of a renumbered one the next. The uncounted are found through indexes (voided ones, dated after as_of,
--- past P or H), so the walk starts from a few rows, not from the programme's whole outreach.
-uncounted AS (
-    SELECT o.participant_id, o.outreach_id
-    FROM rm_outreach o
-    WHERE $9::text = 'attempt' AND o.programme_id = $1
-        AND (o.voided_at IS NOT NULL OR o.occurred_at >= $4 OR o.position > $2 OR o.tx >= $3)
-        AND NOT rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
-),
-renumbered (participant_id, outreach_id, attempt) AS (
-    SELECT c.participant_id, c.outreach_id, 1
-    FROM uncounted u
-    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = u.outreach_id AND c.participant_id = u.participant_id
-    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
-    UNION ALL
-    SELECT c.participant_id, c.outreach_id, r.attempt + 1
-    FROM renumbered r
-    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = r.outreach_id AND c.participant_id = r.participant_id
-    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
-),
+{attempts},
 unit AS (
     SELECT
         CASE $9::text

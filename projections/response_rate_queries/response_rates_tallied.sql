@@ -29,38 +29,7 @@ moved AS MATERIALIZED (
     FROM rm_counselor_assignments a
     WHERE a.programme_id = $1 AND (a.occurred_at >= $4 OR a.voided_at >= $4)
 ),
--- Attempt numbers, only when grouped by attempt: as in response_rates.sql, but for the walk's start. A counted
--- outreach of the period whose parent does not count starts a thread of its own (1, its counted follow-ups the
--- next). Its parent is voided or beyond P or H (found through indexes, as there), or dated on or after the end
--- of as_of: then the child is dated before its parent, which the worker marks (rm_outreach.dated_before_parent,
--- migration 0024), and it is found from the few so marked instead of a look-up for every outreach of the days
--- after as_of.
-uncounted AS (
-    SELECT o.participant_id, o.outreach_id
-    FROM rm_outreach o
-    WHERE $9::text = 'attempt' AND o.programme_id = $1
-        AND (o.voided_at IS NOT NULL OR o.position > $2 OR o.tx >= $3)
-        AND NOT rm_counts(o.position, o.tx, o.occurred_at, o.voided_at, o.voided_position, o.voided_tx, $2, $3, $4)
-),
-renumbered (participant_id, outreach_id, attempt) AS (
-    SELECT c.participant_id, c.outreach_id, 1
-    FROM uncounted u
-    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = u.outreach_id AND c.participant_id = u.participant_id
-    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
-    UNION ALL
-    -- Parents uncounted for their date alone (the others are uncounted's).
-    SELECT c.participant_id, c.outreach_id, 1
-    FROM rm_outreach c
-    JOIN rm_outreach p ON p.programme_id = $1 AND p.outreach_id = c.follow_up_of AND p.participant_id = c.participant_id
-    WHERE $9::text = 'attempt' AND c.programme_id = $1 AND c.dated_before_parent
-        AND p.occurred_at >= $4 AND p.voided_at IS NULL AND p.position <= $2 AND p.tx < $3
-        AND rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
-    UNION ALL
-    SELECT c.participant_id, c.outreach_id, r.attempt + 1
-    FROM renumbered r
-    JOIN rm_outreach c ON c.programme_id = $1 AND c.follow_up_of = r.outreach_id AND c.participant_id = r.participant_id
-    WHERE rm_counts(c.position, c.tx, c.occurred_at, c.voided_at, c.voided_position, c.voided_tx, $2, $3, $4)
-),
+{attempts},
 suspect AS MATERIALIZED (
     SELECT o.participant_id, o.outreach_id
     FROM rm_outreach o
@@ -92,26 +61,15 @@ suspect_rows AS MATERIALIZED (
         LIMIT 1
     ) o
 ),
+people AS (
+    SELECT $1::uuid AS programme_id, participant_id FROM moved
+),
+{live_people},
 tallied_people AS (
     -- Whom the tallies count, under the attributes they count them under: the moved as they live now
-    -- (read_models/dashboard.sql, live_units), everyone else as of the report (for them, the same).
-    SELECT m.participant_id, coalesce(a.counselor_id, e.counselor_id) AS counselor_id, e.cohort
-    FROM moved m
-    CROSS JOIN LATERAL (
-        SELECT e.counselor_id, e.cohort, e.voided_at
-        FROM rm_participants e
-        WHERE e.programme_id = $1 AND e.participant_id = m.participant_id
-        ORDER BY e.position
-        LIMIT 1
-    ) e
-    LEFT JOIN LATERAL (
-        SELECT a.counselor_id
-        FROM rm_counselor_assignments a
-        WHERE a.programme_id = $1 AND a.participant_id = m.participant_id AND a.voided_at IS NULL
-        ORDER BY a.occurred_at DESC, a.position DESC
-        LIMIT 1
-    ) a ON true
-    WHERE e.voided_at IS NULL
+    -- (read_models/dashboard.sql, live_people), everyone else as of the report (for them, the same).
+    SELECT participant_id, counselor_id, cohort
+    FROM live_people
     UNION ALL
     SELECT p.participant_id, p.counselor_id, p.cohort
     FROM participant p

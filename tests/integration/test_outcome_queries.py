@@ -22,7 +22,7 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.reporting.facts import facts_from_events
+from domain.reporting.facts import EventEnvelope, facts_from_events
 from domain.reporting.outcomes import outcome_report
 from domain.reporting.response_rates import GROUP_BYS, response_rates
 from domain.reporting.scope import ReportParams
@@ -343,6 +343,31 @@ async def test_outcome_report_from_sql_equals_the_pure_report(
         assert answered == outcome_report(facts, params), params
 
 
+WORKED_CASE = ReportParams(
+    from_date=FIRST_DAY.date() + dt.timedelta(days=5),
+    to_date=FIRST_DAY.date() + dt.timedelta(days=60),
+    as_of=FIRST_DAY.date() + dt.timedelta(days=30),
+    time_zone=zoneinfo.ZoneInfo("UTC"),
+)
+"""The worked cases' report: from day 5 to day 60 of FIRST_DAY, as of day 30, in UTC."""
+
+
+async def _recorded_and_projected(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, programme_id: uuid.UUID, lines: list[Line]
+) -> list[EventEnvelope]:
+    """``lines`` recorded in one batch (by a clock 60 days after FIRST_DAY), the read models caught up, and the
+    programme's events read back."""
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FIRST_DAY + dt.timedelta(days=60))
+    await recorder.record(programme_id, [incoming(line) for line in lines], Metadata(programme_id=programme_id))
+    store = EventStore(worker_pool)
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    cursor, mine = Cursor(), []
+    while batch := await store.read_all(cursor, limit=5000):
+        mine += [envelope_of(e) for e in batch if e.programme_id == programme_id]
+        cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
+    return mine
+
+
 async def test_outreach_counted_from_the_tallies_where_dates_make_them_differ(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
 ) -> None:
@@ -394,21 +419,8 @@ async def test_outreach_counted_from_the_tallies_where_dates_make_them_differ(
     void(respond(twice, 18), 36)  # a second response, voided after as_of: answered either way
     unanswered, _ = outreach(19)
     void(respond(unanswered, 20), 36)  # its only response voided after as_of: answered in the report
-    lines = directory + stream
-    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FIRST_DAY + dt.timedelta(days=60))
-    await recorder.record(programme_id, [incoming(line) for line in lines], Metadata(programme_id=programme_id))
-    store = EventStore(worker_pool)
-    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
-    cursor, mine = Cursor(), []
-    while batch := await store.read_all(cursor, limit=5000):
-        mine += [envelope_of(e) for e in batch if e.programme_id == programme_id]
-        cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
-    params = ReportParams(
-        from_date=day + dt.timedelta(days=5),
-        to_date=day + dt.timedelta(days=60),
-        as_of=day + dt.timedelta(days=30),
-        time_zone=zoneinfo.ZoneInfo("UTC"),
-    )
+    mine = await _recorded_and_projected(pool, worker_pool, programme_id, directory + stream)
+    params = WORKED_CASE
     async with tenant_connection(pool, programme_id) as conn:
         answered = await outcome_queries.outcome_report(conn, programme_id, params)
     expected = outcome_report(facts_from_events(mine), params)
@@ -494,21 +506,9 @@ async def test_dashboard_counted_from_its_tallies_where_dates_make_them_differ(
     respond(removed, answered_too, 14)
     void(removed, removed[2], 37)  # the enrolment voided after as_of: the participant still counts
     lines = directory + [line for stream in streams for line in stream]
-    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FIRST_DAY + dt.timedelta(days=60))
-    await recorder.record(programme_id, [incoming(line) for line in lines], Metadata(programme_id=programme_id))
-    store = EventStore(worker_pool)
-    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
-    cursor, mine = Cursor(), []
-    while batch := await store.read_all(cursor, limit=5000):
-        mine += [envelope_of(e) for e in batch if e.programme_id == programme_id]
-        cursor = Cursor(batch[-1].tx_id, batch[-1].global_position)
+    mine = await _recorded_and_projected(pool, worker_pool, programme_id, lines)
     facts = facts_from_events(mine)
-    params = ReportParams(
-        from_date=day + dt.timedelta(days=5),
-        to_date=day + dt.timedelta(days=60),
-        as_of=day + dt.timedelta(days=30),
-        time_zone=zoneinfo.ZoneInfo("UTC"),
-    )
+    params = WORKED_CASE
     async with tenant_connection(pool, programme_id) as conn:
         zone = await conn.fetchval("SELECT time_zone FROM rm_dashboard_zones WHERE programme_id = $1", programme_id)
         assert zone == "UTC"  # so the dashboards below are read from the tallies
