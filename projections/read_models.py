@@ -7,8 +7,10 @@ so reads decide in SQL what counts at any ``as_of`` and report position.
 
 The SQL lives in ``read_models/*.sql`` beside this module, named by
 ``-- name:`` lines. One batch costs one insert a record kind present (arrays
-through ``unnest``), one void statement when the batch voids anything, and one
-look-up of earlier outreach when a follow-up's parent is not in the batch.
+through ``unnest``), one void statement when the batch voids anything, one
+look-up of earlier outreach when a follow-up's parent is not in the batch, and
+the dashboard tallies' three statements (``read_models/dashboard.sql``: which
+zone, take out what the batch may change, put it back after).
 Inserts do nothing on conflict and voids mark only unmarked rows, so applying
 a batch twice changes nothing (arq delivers at least once; a crash may replay).
 """
