@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import operator
 import re
 import uuid
@@ -33,6 +34,8 @@ from domain.reporting import facts as f
 from infra.db import Connection
 from infra.event_store import RecordedEvent
 from projections.runner import envelope_of
+
+_log = logging.getLogger("peoplelinks.read_models")
 
 NAME: Final = "read_models"
 LIVE_PREFIX: Final = ""
@@ -268,7 +271,7 @@ class ReadModelsProjection:
                 [position for _, position, _ in marks],
                 [tx for _, _, tx in marks],
             )
-        await conn.execute(named["dashboard_add"], *touched, [])
+        await conn.execute(named["dashboard_add"], *touched, [], [])
 
 
 async def _retract_dashboard_units(conn: Connection, named: dict[str, str], plan: _Plan) -> list[list[uuid.UUID]]:
@@ -285,7 +288,17 @@ async def _retract_dashboard_units(conn: Connection, named: dict[str, str], plan
     if stale:
         ids = [row["programme_id"] for row in stale]
         await conn.execute(named["dashboard_forget"], ids, [row["time_zone"] for row in stale])
-        await conn.execute(named["dashboard_add"], [], [], [], ids)
+        for programme_id in ids:
+            # Some participants a statement: a big programme's whole outreach in one ran past the statement
+            # timeout, and the batch would have failed for ever.
+            everyone = [row["subject_id"] for row in await conn.fetch(named["dashboard_participants"], programme_id)]
+            if len(everyone) > RECOUNT_CHUNK:
+                _log.info(
+                    "counting the dashboard tallies of programme %s again: %d participants", programme_id, len(everyone)
+                )
+            for start in range(0, len(everyone), RECOUNT_CHUNK):
+                chunk = everyone[start : start + RECOUNT_CHUNK]
+                await conn.execute(named["dashboard_add"], [], [], [], [programme_id] * len(chunk), chunk)
     outreach: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
     people: list[tuple[uuid.UUID, uuid.UUID]] = []
     for kind, rows in plan.rows.items():
@@ -307,6 +320,9 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Tuples as ``width`` columns (lists), for unnest; empty columns for no rows."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
+
+RECOUNT_CHUNK: Final = 500
+"""Participants a statement when a programme's dashboard tallies are counted again (0.5 s at 140 outreach each)."""
 
 DIRECTORY: Final = uuid.UUID(int=0)
 """The subject of ``rm_change_marks`` that stands for a programme's contact directory."""

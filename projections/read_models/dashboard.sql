@@ -75,6 +75,11 @@ FROM programmes p
 LEFT JOIN rm_dashboard_zones z ON z.programme_id = p.programme_id
 WHERE z.time_zone IS DISTINCT FROM p.time_zone;
 
+-- name: dashboard_participants
+-- Everyone of a programme ($1) with a row: their change marks (migration 0022; the directory's mark too, which
+-- has no outreach).
+SELECT subject_id FROM rm_change_marks WHERE programme_id = $1 ORDER BY subject_id;
+
 -- name: dashboard_forget
 -- Before counting the stale programmes again in their zone ($1 programme_id, $2 time_zone, as arrays).
 WITH stale AS (
@@ -134,11 +139,14 @@ SELECT programme_id, participant_id, outreach_id FROM touched;
 
 -- name: dashboard_add
 -- Puts back the units of the outreach dashboard_retract returned ($1-$3, as arrays), as the batch's rows
--- now make them, and counts every outreach of the programmes in $4 (the stale ones, just forgotten).
+-- now make them, and counts every outreach of the participants in $4-$5 (programme_id, participant_id: a
+-- stale programme's, just forgotten, some at a time).
 WITH touched AS MATERIALIZED (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(programme_id, participant_id, outreach_id)
     UNION
-    SELECT o.programme_id, o.participant_id, o.outreach_id FROM rm_outreach o WHERE o.programme_id = ANY($4::uuid[])
+    SELECT o.programme_id, o.participant_id, o.outreach_id
+    FROM unnest($4::uuid[], $5::uuid[]) AS n(programme_id, participant_id)
+    JOIN rm_outreach o ON o.programme_id = n.programme_id AND o.participant_id = n.participant_id
 ),
 {live_units},
 days AS (

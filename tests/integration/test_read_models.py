@@ -9,14 +9,16 @@ import datetime as dt
 import random
 import time
 import uuid
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.reporting.facts import fact_from_event, facts_from_events
+from domain.reporting.facts import Facts, fact_from_event, facts_from_events
 from domain.reporting.snapshot import attempt_numbers
 from infra.accounts import create_programme, create_user
 from infra.event_store import Cursor, EventStore, Metadata, RecordedEvent
@@ -88,6 +90,70 @@ async def assert_live_equals_a_build_from_scratch(
     live = await rows_of(worker_pool, read_models.LIVE_PREFIX, programme_id)
     assert all(live[table] for table in ("rm_participants", "rm_outreach", "rm_responses"))
     assert live == await rows_of(worker_pool, scratch, programme_id)
+
+
+Tallies = tuple[dict[tuple[str, dt.date, str], int], set[tuple[Any, ...]]]
+
+
+def expected_dashboard_tallies(facts: Facts, zone: dt.tzinfo) -> Tallies:
+    """What the dashboard tallies hold: the live units (outreach not voided, of a participant whose enrolment is
+    not), with the participant's live counselor and cohort, counted a day in ``zone`` once a dimension (sent
+    counts), and each answered one's earliest live response (and the days to it) and earliest live positive one."""
+    expected_days: collections.Counter[tuple[str, dt.date, str]] = collections.Counter()
+    expected_replies = set()
+    for participant_id, bundle in facts.participants.items():
+        enrolment = bundle.enrolment
+        if enrolment is None or enrolment.voided_at is not None:
+            continue
+        assigned = max(
+            (a for a in bundle.counselor_assignments if a.voided_at is None),
+            key=lambda a: (a.occurred_at, a.position),
+            default=None,
+        )
+        counselor = enrolment.counselor_id if assigned is None else assigned.counselor_id
+        numbers = attempt_numbers(bundle.outreaches)
+        for o in bundle.outreaches:
+            if o.voided_at is not None:
+                continue
+            day = o.occurred_at.astimezone(zone).date()
+            for dim, key in (
+                ("all", ""),
+                ("channel", o.channel),
+                ("purpose", o.purpose),
+                ("attempt", str(numbers[o.outreach_id.int])),
+                ("counselor", str(counselor)),
+                ("cohort", enrolment.cohort or "unknown"),
+            ):
+                expected_days[dim, day, key] += 1
+            replies = [r for r in bundle.responses if r.outreach_id == o.outreach_id and r.voided_at is None]
+            if replies:
+                first = min(r.occurred_at for r in replies)
+                expected_replies.add(
+                    (
+                        participant_id,
+                        o.outreach_id,
+                        first,
+                        (first - o.occurred_at) / dt.timedelta(days=1),
+                        min((r.occurred_at for r in replies if r.outcome == "positive"), default=None),
+                        str(counselor),
+                    )
+                )
+    return dict(expected_days), expected_replies
+
+
+async def dashboard_tallies_of(pool: asyncpg.Pool, prefix: str, programme_id: uuid.UUID) -> Tallies:
+    """The dashboard tallies a programme's tables hold, as ``expected_dashboard_tallies`` gives them."""
+    days_sql = "SELECT dim, day, key, sent FROM {}rm_dashboard_days WHERE programme_id = $1 AND sent <> 0"
+    days = {
+        (row["dim"], row["day"], row["key"]): row["sent"]
+        for row in await pool.fetch(days_sql.format(prefix), programme_id)
+    }
+    replies_sql = (
+        "SELECT participant_id, outreach_id, first_at, days, first_positive_at, counselor_id::text"
+        " FROM {}rm_dashboard_replies WHERE programme_id = $1"
+    )
+    rows = await pool.fetch(replies_sql.format(prefix), programme_id)
+    return days, {tuple(row.values()) for row in rows}
 
 
 async def new_programme(owner: asyncpg.Connection) -> tuple[uuid.UUID, list[str]]:
@@ -166,63 +232,10 @@ async def test_read_models_kept_in_any_batches_equal_a_build_from_scratch_and_th
         assert {p: t for p, t in tallies.items() if t != (0, 0)} == {
             p: t for p, t in expected_tallies.items() if t != (0, 0)
         }
-    # The dashboard tallies: the live units (outreach not voided, of a participant whose enrolment is not),
-    # with the participant's live counselor and cohort, counted a UTC day a dimension (the programme's zone),
-    # and each answered one's earliest live response (and days to it) and earliest live positive one; from the
-    # pure fold's records.
-    expected_days: collections.Counter[tuple[str, dt.date, str]] = collections.Counter()
-    expected_replies = set()
-    for participant_id, bundle in expected.participants.items():
-        enrolment = bundle.enrolment
-        if enrolment is None or enrolment.voided_at is not None:
-            continue
-        assigned = max(
-            (a for a in bundle.counselor_assignments if a.voided_at is None),
-            key=lambda a: (a.occurred_at, a.position),
-            default=None,
-        )
-        counselor = enrolment.counselor_id if assigned is None else assigned.counselor_id
-        numbers = attempt_numbers(bundle.outreaches)
-        for o in bundle.outreaches:
-            if o.voided_at is not None:
-                continue
-            day = o.occurred_at.astimezone(dt.UTC).date()
-            for dim, key in (
-                ("all", ""),
-                ("channel", o.channel),
-                ("purpose", o.purpose),
-                ("attempt", str(numbers[o.outreach_id.int])),
-                ("counselor", str(counselor)),
-                ("cohort", enrolment.cohort or "unknown"),
-            ):
-                expected_days[dim, day, key] += 1
-            replies = [r for r in bundle.responses if r.outreach_id == o.outreach_id and r.voided_at is None]
-            if replies:
-                first = min(r.occurred_at for r in replies)
-                expected_replies.add(
-                    (
-                        participant_id,
-                        o.outreach_id,
-                        first,
-                        (first - o.occurred_at) / dt.timedelta(days=1),
-                        min((r.occurred_at for r in replies if r.outcome == "positive"), default=None),
-                        str(counselor),
-                    )
-                )
+    # The dashboard tallies, from the pure fold's records; in whatever batches they were applied.
+    expected_days, expected_replies = expected_dashboard_tallies(expected, dt.UTC)
     for prefix in ("", scratch):
-        days_sql = "SELECT dim, day, key, sent FROM {}rm_dashboard_days WHERE programme_id = $1 AND sent <> 0"
-        days = {
-            (row["dim"], row["day"], row["key"]): row["sent"]
-            for row in await worker_pool.fetch(days_sql.format(prefix), programme_id)
-        }
-        assert days == dict(expected_days)
-        replies_sql = (
-            "SELECT participant_id, outreach_id, first_at, days, first_positive_at, counselor_id::text"
-            " FROM {}rm_dashboard_replies"
-            " WHERE programme_id = $1"
-        )
-        rows = await worker_pool.fetch(replies_sql.format(prefix), programme_id)
-        assert {tuple(row.values()) for row in rows} == expected_replies
+        assert await dashboard_tallies_of(worker_pool, prefix, programme_id) == (expected_days, expected_replies)
     assert await read_models.load_facts_of(worker_pool, programme_id, None) == expected
     assert await read_models.load_facts_of(worker_pool, programme_id, None, scratch) == expected
     # Each row carries the tx of the event that made it, and of the void that marked it.
@@ -320,3 +333,34 @@ async def test_every_table_has_the_columns_of_its_record_and_the_position_column
         inserted = ["programme_id", "event_id", *kind.fields, *extra, *added, *POSITION_COLUMNS[:3]]
         insert = read_models.queries()[f"insert_{kind.key}"]
         assert f"({', '.join(inserted)})" in insert
+
+
+async def test_a_programme_whose_zone_changes_is_counted_again_in_its_zone(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's days are local to the programme's zone: after the zone changes, the worker's next batch
+    counts the programme again in the new zone (some participants a statement), and until then the dashboard
+    is computed from the rows (projections/response_rate_queries.py)."""
+    monkeypatch.setattr(read_models, "RECOUNT_CHUNK", 2)
+    recorder = Recorder(EventStore(pool), keys=subject_keys())
+    store = EventStore(worker_pool)
+    programme_id, staff = await new_programme(owner)
+    log = programme_log(random.Random(12), staff, participants=6)
+    await recorder.record(programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id))
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    facts = facts_from_events(envelope_of(e) for e in await every_event(store) if e.programme_id == programme_id)
+    utc = expected_dashboard_tallies(facts, dt.UTC)
+    assert utc[0] and utc[1]
+    assert await dashboard_tallies_of(worker_pool, "", programme_id) == utc
+    # Fourteen hours ahead of UTC: most outreach of the afternoon fall on the next day.
+    zone = zoneinfo.ZoneInfo("Pacific/Kiritimati")
+    await owner.execute("UPDATE programmes SET time_zone = $1 WHERE programme_id = $2", zone.key, programme_id)
+    contact = {"stream_id": f"contact-{uuid.uuid4()}", "type": "contact_added", "data": {"name": "C"}}
+    line = {**contact, "event_id": str(uuid.uuid4()), "occurred_at": "2025-06-01T12:00:00+00:00"}
+    await recorder.record(programme_id, [incoming(line)], Metadata(programme_id=programme_id))
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    kiritimati = expected_dashboard_tallies(facts, zone)
+    assert kiritimati != utc
+    assert await dashboard_tallies_of(worker_pool, "", programme_id) == kiritimati
+    zone_kept = "SELECT time_zone FROM rm_dashboard_zones WHERE programme_id = $1"
+    assert await worker_pool.fetchval(zone_kept, programme_id) == zone.key
