@@ -131,9 +131,12 @@ days AS (
     ON CONFLICT (programme_id, dim, day, key) DO UPDATE SET sent = d.sent + excluded.sent
 ),
 replies AS (
+    -- The reply rows are the answered live units': found from those (few), one key probe each. Joined to all the
+    -- touched outreach, the planner hashed the whole table (60,000 rows a batch, growing with the programme).
     DELETE FROM rm_dashboard_replies d
-    USING touched t
-    WHERE d.programme_id = t.programme_id AND d.participant_id = t.participant_id AND d.outreach_id = t.outreach_id
+    USING units u
+    WHERE u.first_at IS NOT NULL AND d.programme_id = u.programme_id AND d.participant_id = u.participant_id
+        AND d.outreach_id = u.outreach_id
 )
 SELECT programme_id, participant_id, outreach_id FROM touched;
 
