@@ -150,9 +150,11 @@ async def _fill_and_swap(
             progress(done, max(total, done))
         if not applied:
             break
-    # Statistics before the swap: a fresh table has none, and the first plans over it would be guesses.
+    # Statistics before the swap: a fresh table has none, and the first plans over it would be guesses. VACUUM
+    # too: the dashboard's day tallies are updated by every batch (a 1M rebuild left 110,000 dead rows), and the
+    # visibility map lets reads scan indexes alone; after a rebuild a year's dashboard took 200 ms, not 115.
     for table in projection.tables:
-        await owner.execute(f'ANALYZE "{fresh}"."{table}"')
+        await owner.execute(f'VACUUM (ANALYZE) "{fresh}"."{table}"')
     async with owner.transaction():
         await owner.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
         await _use_fresh(owner, fresh)
