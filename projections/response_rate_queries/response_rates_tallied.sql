@@ -138,9 +138,9 @@ answers AS NOT MATERIALIZED (
         r.days, coalesce(r.first_positive_at < $4, false) AS positive
     FROM rm_dashboard_replies r
     WHERE r.programme_id = $1 AND r.occurred_at >= $7 AND r.occurred_at < $8 AND r.first_at < $4
-        AND NOT EXISTS (
-            SELECT 1 FROM suspect s WHERE s.participant_id = r.participant_id AND s.outreach_id = r.outreach_id
-        )
+        -- A hashed subplan (the suspect are few, never NULL): as NOT EXISTS, the planner at times chose a merge
+        -- anti-join, and sorted the year's replies for it (80 ms).
+        AND (r.participant_id, r.outreach_id) NOT IN (SELECT participant_id, outreach_id FROM suspect)
     UNION ALL
     SELECT word, num, id, week, days, positive FROM put_in WHERE days IS NOT NULL
 )
