@@ -26,6 +26,18 @@ def read_fragment(folder: str, name: str) -> str:
     return (resources.files("projections") / folder / f"_{name}.sql").read_text(encoding="utf-8").strip()
 
 
+def include(sql: str, fragments: Mapping[str, str], where: str) -> str:
+    """``sql`` with each fragment it names on a line of its own put in; ``where`` names it in the error."""
+
+    def put_in(match: re.Match[str]) -> str:
+        fragment = fragments.get(match.group(1))
+        if fragment is None:
+            raise LookupError(f"{where} includes {match.group(0).strip()}, which is not given")
+        return fragment + match.group(2)
+
+    return _INCLUDE.sub(put_in, sql)
+
+
 def load_queries(folder: str, fragments: Mapping[str, str] | None = None) -> Mapping[str, str]:
     """Every query of ``projections/<folder>/*.sql``, by name, with the fragments it includes put in."""
     shared = fragments or {}
@@ -33,14 +45,8 @@ def load_queries(folder: str, fragments: Mapping[str, str] | None = None) -> Map
     for entry in (resources.files("projections") / folder).iterdir():
         if not entry.name.endswith(".sql") or entry.name.startswith("_"):
             continue
-
-        def include(match: re.Match[str], name: str = entry.name) -> str:
-            fragment = shared.get(match.group(1))
-            if fragment is None:
-                raise LookupError(f"{folder}/{name} includes {match.group(0).strip()}, which is not given")
-            return fragment + match.group(2)
-
-        queries[entry.name.removesuffix(".sql")] = _INCLUDE.sub(include, entry.read_text(encoding="utf-8"))
+        text = entry.read_text(encoding="utf-8")
+        queries[entry.name.removesuffix(".sql")] = include(text, shared, f"{folder}/{entry.name}")
     return MappingProxyType(queries)
 
 

@@ -33,6 +33,7 @@ import msgspec
 from domain.reporting import facts as f
 from infra.db import Connection
 from infra.event_store import RecordedEvent
+from projections.queries import include, read_fragment
 from projections.runner import envelope_of
 
 _log = logging.getLogger("peoplelinks.read_models")
@@ -92,45 +93,24 @@ _BY_RECORD: Final[dict[type[f.Record], Kind]] = {kind.record: kind for kind in K
 _NAME_LINE: Final = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
 _TABLE_NAME: Final = re.compile(r"\brm_[a-z_]+\b")
 _PREFIX: Final = re.compile(r"^(?:[a-z_][a-z0-9_]*\.?)?$")
-_FRAGMENTS: Final = ("live_people", "live_units")
-"""Named parts of queries, not queries: each is written into the queries that name it in braces."""
 
 
 @functools.cache
-def _parts() -> dict[str, str]:
-    """Every part of ``read_models/*.sql`` by the name on its ``-- name:`` line: queries and fragments."""
+def _named_queries() -> dict[str, str]:
+    """Every query of ``read_models/*.sql``, by the name on its ``-- name:`` line, with the fragments it includes
+    (``_*.sql`` beside them, as ``projections.queries`` has them) put in."""
+    units = include(read_fragment(NAME, "live_units"), {"live_people": read_fragment(NAME, "live_people")}, NAME)
+    fragments = {"live_units": units}
     found: dict[str, str] = {}
-    for entry in sorted((resources.files("projections") / "read_models").iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql"):
+    for entry in sorted((resources.files("projections") / NAME).iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql") or entry.name.startswith("_"):
             continue
         parts = _NAME_LINE.split(entry.read_text(encoding="utf-8"))
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             if name in found:
                 raise RuntimeError(f"two read-model queries are named {name}")
-            found[name] = body.strip().removesuffix(";")
+            found[name] = include(body.strip().removesuffix(";"), fragments, f"{NAME}/{entry.name}")
     return found
-
-
-@functools.cache
-def _named_queries() -> dict[str, str]:
-    """Every query of ``read_models/*.sql``, by name, with the fragments it names in braces written in (dashboard.sql's
-    live_units, which names live_people: in that order)."""
-    found: dict[str, str] = {}
-    for name, sql in _parts().items():
-        if name in _FRAGMENTS:
-            continue
-        whole = sql
-        for part in reversed(_FRAGMENTS):
-            whole = whole.replace("{" + part + "}", _parts()[part])
-        found[name] = whole
-    return found
-
-
-def fragment(name: str) -> str:
-    """A fragment of ``read_models/*.sql`` over the live tables, for a query elsewhere that includes it."""
-    if name not in _FRAGMENTS:
-        raise LookupError(f"no read-model fragment is named {name}")
-    return _parts()[name]
 
 
 @functools.cache
@@ -243,6 +223,11 @@ class ReadModelsProjection:
         """
         named = queries(table)
         plan = self._plan(events)
+        # Every statement of the batch planned for its own arrays: from its sixth execution on a connection,
+        # PostgreSQL plans a prepared statement generically, and on tables not yet analysed (a rebuild's, a new
+        # deployment's) the generic plans of the dashboard's joins took seconds a batch, growing with the tables.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await _count_stale_programmes(conn, named)
         touched = await _retract_dashboard_units(conn, named, plan)
         for kind, rows in plan.rows.items():
             fields = plan.columns[kind]
@@ -274,31 +259,30 @@ class ReadModelsProjection:
         await conn.execute(named["dashboard_add"], *touched, [], [])
 
 
+async def _count_stale_programmes(conn: Connection, named: dict[str, str]) -> None:
+    """Count again, in its zone, a programme whose dashboard units are counted in another zone than its own (or
+    not yet: after migration 0024, or a new programme), before a batch takes out or puts back any of its units."""
+    stale = await conn.fetch(named["dashboard_stale"])
+    if not stale:
+        return
+    ids = [row["programme_id"] for row in stale]
+    await conn.execute(named["dashboard_forget"], ids, [row["time_zone"] for row in stale])
+    for programme_id in ids:
+        # Some participants a statement: a big programme's whole outreach in one ran past the statement
+        # timeout, and the batch would have failed for ever.
+        everyone = [row["subject_id"] for row in await conn.fetch(named["dashboard_participants"], programme_id)]
+        if len(everyone) > RECOUNT_CHUNK:
+            _log.info(
+                "counting the dashboard tallies of programme %s again: %d participants", programme_id, len(everyone)
+            )
+        for start in range(0, len(everyone), RECOUNT_CHUNK):
+            chunk = everyone[start : start + RECOUNT_CHUNK]
+            await conn.execute(named["dashboard_add"], [], [], [], [programme_id] * len(chunk), chunk)
+
+
 async def _retract_dashboard_units(conn: Connection, named: dict[str, str], plan: _Plan) -> list[list[uuid.UUID]]:
     """Take the dashboard units this batch may change out of the tallies (migration 0024), before its rows are
-    written; return those outreach (programme, participant, outreach columns) for ``dashboard_add`` after.
-
-    First, a programme whose units are counted in another zone than its own (or not yet) is counted again.
-    """
-    # Planned for each batch's own arrays: from its sixth execution on a connection, PostgreSQL plans a prepared
-    # statement generically, and on tables not yet analysed (a rebuild's, a new deployment's) the generic plans
-    # of these joins took seconds a batch, growing with the tables (tens of milliseconds with custom plans).
-    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    stale = await conn.fetch(named["dashboard_stale"])
-    if stale:
-        ids = [row["programme_id"] for row in stale]
-        await conn.execute(named["dashboard_forget"], ids, [row["time_zone"] for row in stale])
-        for programme_id in ids:
-            # Some participants a statement: a big programme's whole outreach in one ran past the statement
-            # timeout, and the batch would have failed for ever.
-            everyone = [row["subject_id"] for row in await conn.fetch(named["dashboard_participants"], programme_id)]
-            if len(everyone) > RECOUNT_CHUNK:
-                _log.info(
-                    "counting the dashboard tallies of programme %s again: %d participants", programme_id, len(everyone)
-                )
-            for start in range(0, len(everyone), RECOUNT_CHUNK):
-                chunk = everyone[start : start + RECOUNT_CHUNK]
-                await conn.execute(named["dashboard_add"], [], [], [], [programme_id] * len(chunk), chunk)
+    written; return those outreach (programme, participant, outreach columns) for ``dashboard_add`` after."""
     outreach: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
     people: list[tuple[uuid.UUID, uuid.UUID]] = []
     for kind, rows in plan.rows.items():

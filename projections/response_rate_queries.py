@@ -33,7 +33,7 @@ QUERIES: Final = load_queries(
     {
         "participants_as_of": PARTICIPANTS_AS_OF,
         "attempts": read_fragment("response_rate_queries", "attempts"),
-        "live_people": read_models.fragment("live_people"),
+        "live_people": read_fragment(read_models.NAME, "live_people"),
     },
 )
 
