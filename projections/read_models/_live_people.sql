@@ -2,7 +2,7 @@
 -- response_rate_queries/response_rates_tallied.sql):
 -- the participants of a CTE `people` (programme_id, participant_id) whose enrolment is not voided, with the
 -- counselor and cohort the tallies count them under, as `live_people`.
-live_people AS (
+live_people AS MATERIALIZED (
     -- A participant's enrolment is their stream's first row (as in the reports); their counselor the latest
     -- assignment not voided (ties: the higher position), else the enrolment's.
     SELECT p.programme_id, p.participant_id, coalesce(a.counselor_id, e.counselor_id) AS counselor_id, e.cohort
