@@ -81,7 +81,8 @@ async def response_rates_at(
     rows: list[asyncpg.Record] = []
     if params.cohort is None and params.counselor_id is None:
         # Programme-wide: from the worker's tallies, unless they are counted in another zone (a zone changed
-        # since the worker's last batch): then, as for one cohort or counselor, from the rows.
+        # since the worker's last batch) or not all counted yet (migration 0025): then, as for one cohort or
+        # counselor, from the rows.
         last_day = min(params.to_date, params.as_of)
         rows = await fetch_planned_per_call(conn, QUERIES["response_rates_tallied"], *args, params.from_date, last_day)
         if not rows[0]["zone_kept"]:

@@ -50,6 +50,14 @@ class Projection(Protocol):
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent], table: str) -> None:
         """Write the read-model rows for ``events`` into ``table`` (a table, or a prefix of tables; idempotently)."""
 
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        """Work out ahead, without the database, what ``apply`` will write for ``events`` (the runner calls it on the
+        batch it reads ahead, while the current batch's statements run); doing nothing is correct."""
+
+    async def idle(self, conn: Connection, table: str) -> None:
+        """Upkeep that waits for no event (the runner calls it, in a transaction of its own under the projection's
+        lock, when it finds nothing to apply); doing nothing is correct."""
+
 
 def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
     """The one decoding of a stored event that every projection reads (no read model keeps a personal field)."""
@@ -90,9 +98,7 @@ class _ReadAhead:
         except TimeoutError:
             return []
         # Decoded here, while the current batch's statements run in PostgreSQL (see ReadModelsProjection.prepare).
-        prepare = getattr(projection, "prepare", None)
-        if prepare is not None:
-            prepare(batch)
+        projection.prepare(batch)
         return batch
 
     async def batch_after(self, cursor: Cursor) -> list[RecordedEvent]:
@@ -176,11 +182,19 @@ async def catch_up(
             if applied:
                 continue
             if asyncio.get_running_loop().time() >= deadline or not await _committed_beyond(store, projection.name):
+                await _idle(store, projection, table=table)
                 return total
             await asyncio.sleep(0.005)
     finally:
         if ahead is not None:
             await ahead.discard()
+
+
+async def _idle(store: EventStore, projection: Projection, *, table: str) -> None:
+    """The projection's upkeep (``Projection.idle``), in a transaction of its own, unless another process holds it."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(projection.name)):
+            await projection.idle(conn, table)
 
 
 async def _committed_beyond(store: EventStore, name: str) -> bool:

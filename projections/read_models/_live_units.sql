@@ -1,7 +1,8 @@
 -- A fragment (read_models/dashboard.sql's statements): the live units of the outreach named by a CTE `touched`
 -- (programme_id, participant_id, outreach_id), as `units`: the local day sent (in the zone of
 -- rm_dashboard_zones), the dimensions, and the earliest live response and the earliest live positive one (NULL:
--- none).
+-- none). Only of participants counted so far (migration 0025): a programme being counted holds no unit of the
+-- others, and the chunk that reaches them counts them whole.
 people AS (
     SELECT DISTINCT programme_id, participant_id FROM touched
 ),
@@ -21,7 +22,7 @@ units AS (
         WHERE r.programme_id = o.programme_id AND r.outreach_id = o.outreach_id
             AND r.participant_id = o.participant_id AND r.voided_at IS NULL
     ) reply ON true
-    WHERE o.voided_at IS NULL
+    WHERE o.voided_at IS NULL AND (z.counted_through IS NULL OR o.participant_id <= z.counted_through)
 ),
 unit_days AS (
     -- Each unit once a dimension of the dashboard.

@@ -3,22 +3,29 @@
 -- voided) with their live attributes. A batch takes every unit it may change out (dashboard_retract, before
 -- its rows are written) and puts the same outreach's units back as they then are (dashboard_add, after), so
 -- what the tables hold is always the units of the rows, and a replayed batch takes out and puts back the same.
+-- A programme being counted (again) holds the units of the participants counted so far only (migration 0025).
 
 -- name: dashboard_stale
--- The programmes whose units are counted in another zone than theirs, or not yet counted (no zone row:
--- programmes new since, or every programme after migration 0024).
-SELECT p.programme_id, p.time_zone
+-- The programmes to count (again): those whose units are counted in another zone than theirs, or not yet
+-- (no zone row: programmes new since, or every programme after migration 0024), which dashboard_forget starts
+-- afresh; and those being counted (migration 0025), with the last participant counted so far.
+SELECT p.programme_id, p.time_zone, z.time_zone IS DISTINCT FROM p.time_zone AS stale, z.counted_through
 FROM programmes p
 LEFT JOIN rm_dashboard_zones z ON z.programme_id = p.programme_id
-WHERE z.time_zone IS DISTINCT FROM p.time_zone;
+WHERE z.time_zone IS DISTINCT FROM p.time_zone OR z.counted_through IS NOT NULL;
 
 -- name: dashboard_participants
--- Everyone of a programme ($1) with a row: their change marks (migration 0022; the directory's mark too, which
--- has no outreach).
-SELECT subject_id FROM rm_change_marks WHERE programme_id = $1 ORDER BY subject_id;
+-- The next participants of a programme ($1) to count, after the last counted ($2), at most $3: from their change
+-- marks (migration 0022; the directory's mark too, whose id is all zeros and which has no outreach).
+SELECT subject_id FROM rm_change_marks WHERE programme_id = $1 AND subject_id > $2 ORDER BY subject_id LIMIT $3;
+
+-- name: dashboard_counted_through
+-- How far a programme ($1) is counted: the last participant counted ($2), NULL when everyone is.
+UPDATE rm_dashboard_zones SET counted_through = $2 WHERE programme_id = $1;
 
 -- name: dashboard_forget
--- Before counting the stale programmes again in their zone ($1 programme_id, $2 time_zone, as arrays).
+-- Before counting the stale programmes again in their zone ($1 programme_id, $2 time_zone, as arrays): nobody
+-- counted yet (counted_through all zeros, before every participant's id).
 WITH stale AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) AS s(programme_id, time_zone)
 ), days AS (
@@ -26,9 +33,9 @@ WITH stale AS (
 ), replies AS (
     DELETE FROM rm_dashboard_replies d USING stale s WHERE d.programme_id = s.programme_id
 )
-INSERT INTO rm_dashboard_zones AS z (programme_id, time_zone)
-SELECT programme_id, time_zone FROM stale
-ON CONFLICT (programme_id) DO UPDATE SET time_zone = excluded.time_zone;
+INSERT INTO rm_dashboard_zones AS z (programme_id, time_zone, counted_through)
+SELECT programme_id, time_zone, '00000000-0000-0000-0000-000000000000'::uuid FROM stale
+ON CONFLICT (programme_id) DO UPDATE SET time_zone = excluded.time_zone, counted_through = excluded.counted_through;
 
 -- name: dashboard_retract
 -- Takes out the units of every outreach this batch may change, and returns those outreach for
@@ -79,8 +86,8 @@ SELECT programme_id, participant_id, outreach_id FROM touched;
 
 -- name: dashboard_add
 -- Puts back the units of the outreach dashboard_retract returned ($1-$3, as arrays), as the batch's rows
--- now make them, and counts every outreach of the participants in $4-$5 (programme_id, participant_id: a
--- stale programme's, just forgotten, some at a time).
+-- now make them, and counts every outreach of the participants in $4-$5 (programme_id, participant_id: the
+-- next of a programme being counted, once counted_through has moved past them).
 WITH touched AS MATERIALIZED (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(programme_id, participant_id, outreach_id)
     UNION

@@ -157,7 +157,10 @@ SELECT s.grouped,
         SELECT (sorted[(cardinality(sorted) + 1) / 2] + sorted[cardinality(sorted) / 2 + 1]) / 2
         FROM (SELECT array_agg(d ORDER BY d) AS sorted FROM unnest(a.delays) d) m
     ) AS median_days,
-    EXISTS (SELECT 1 FROM rm_dashboard_zones z WHERE z.programme_id = $1 AND z.time_zone = $10::text) AS zone_kept
+    EXISTS (
+        SELECT 1 FROM rm_dashboard_zones z
+        WHERE z.programme_id = $1 AND z.time_zone = $10::text AND z.counted_through IS NULL
+    ) AS zone_kept
 FROM (
     SELECT GROUPING(word, num, id, week) = 0 AS grouped, word, num, id, week,
         coalesce(sum(sent), 0)::bigint AS sent

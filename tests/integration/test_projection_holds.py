@@ -166,6 +166,12 @@ class _FailsOn:
             raise KeyError(self.event_type)
         await self.inner.apply(conn, events, table)
 
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        self.inner.prepare(events)
+
+    async def idle(self, conn: Connection, table: str) -> None:
+        await self.inner.idle(conn, table)
+
 
 async def test_a_fixed_projection_catches_the_held_programme_up_in_order(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, tenant: Tenant, other_tenant: Tenant

@@ -19,10 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.reporting.facts import Facts, fact_from_event, facts_from_events
+from domain.reporting.response_rates import response_rates
+from domain.reporting.scope import ReportParams
 from domain.reporting.snapshot import attempt_numbers
 from infra.accounts import create_programme, create_user
+from infra.db import tenant_connection
 from infra.event_store import Cursor, EventStore, Metadata, RecordedEvent
 from projections import read_models
+from projections.response_rate_queries import response_rates_at
 from projections.runner import catch_up, envelope_of
 from services.recording import Recorder
 from tests.generators import programme_log, reassigned_and_removed
@@ -95,15 +99,18 @@ async def assert_live_equals_a_build_from_scratch(
 Tallies = tuple[dict[tuple[str, dt.date, str], int], set[tuple[Any, ...]]]
 
 
-def expected_dashboard_tallies(facts: Facts, zone: dt.tzinfo) -> Tallies:
+def expected_dashboard_tallies(facts: Facts, zone: dt.tzinfo, through: uuid.UUID | None = None) -> Tallies:
     """What the dashboard tallies hold: the live units (outreach not voided, of a participant whose enrolment is
     not), with the participant's live counselor and cohort, counted a day in ``zone`` once a dimension (sent
-    counts), and each answered one's earliest live response (and the days to it) and earliest live positive one."""
+    counts), and each answered one's earliest live response (and the days to it) and earliest live positive one.
+    With ``through``, of the participants whose id is at or before it only (a programme being counted)."""
     expected_days: collections.Counter[tuple[str, dt.date, str]] = collections.Counter()
     expected_replies = set()
     for participant_id, bundle in facts.participants.items():
         enrolment = bundle.enrolment
         if enrolment is None or enrolment.voided_at is not None:
+            continue
+        if through is not None and participant_id > through:
             continue
         assigned = max(
             (a for a in bundle.counselor_assignments if a.voided_at is None),
@@ -335,19 +342,22 @@ async def test_every_table_has_the_columns_of_its_record_and_the_position_column
         assert f"({', '.join(inserted)})" in insert
 
 
-async def test_a_programme_whose_zone_changes_is_counted_again_in_its_zone(
+async def test_a_programme_whose_zone_changes_is_counted_again_in_its_zone_some_participants_a_step(
     pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dashboard's days are local to the programme's zone: after the zone changes, the worker's next batch
-    counts the programme again in the new zone (some participants a statement), and until then the dashboard
+    """The dashboard's days are local to the programme's zone: after the zone changes, the worker counts the
+    programme again in the new zone, RECOUNT_CHUNK participants (in the order of their ids) a batch and a chunk
+    more whenever it finds nothing to apply. Meanwhile the tallies hold the units of the participants counted so
+    far and of nobody else, whatever events come for participants on either side of the mark, and the dashboard
     is computed from the rows (projections/response_rate_queries.py)."""
     monkeypatch.setattr(read_models, "RECOUNT_CHUNK", 2)
     recorder = Recorder(EventStore(pool), keys=subject_keys())
     store = EventStore(worker_pool)
+    projection = read_models.ReadModelsProjection()
     programme_id, staff = await new_programme(owner)
-    log = programme_log(random.Random(12), staff, participants=6)
+    log = programme_log(random.Random(12), staff, participants=8)
     await recorder.record(programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id))
-    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=30)
     facts = facts_from_events(envelope_of(e) for e in await every_event(store) if e.programme_id == programme_id)
     utc = expected_dashboard_tallies(facts, dt.UTC)
     assert utc[0] and utc[1]
@@ -358,9 +368,46 @@ async def test_a_programme_whose_zone_changes_is_counted_again_in_its_zone(
     contact = {"stream_id": f"contact-{uuid.uuid4()}", "type": "contact_added", "data": {"name": "C"}}
     line = {**contact, "event_id": str(uuid.uuid4()), "occurred_at": "2025-06-01T12:00:00+00:00"}
     await recorder.record(programme_id, [incoming(line)], Metadata(programme_id=programme_id))
-    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    # One batch (its chunk) and, finding nothing more, one idle step (another chunk): four of the eight counted.
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=30)
+    counted = "SELECT time_zone, counted_through FROM rm_dashboard_zones WHERE programme_id = $1"
+    kept_zone, through = await worker_pool.fetchrow(counted, programme_id)
+    everyone = sorted(facts.participants)
+    assert (kept_zone, through) == (zone.key, everyone[3])
+    assert await dashboard_tallies_of(worker_pool, "", programme_id) == expected_dashboard_tallies(facts, zone, through)
+    # While it is counted, the dashboard is read from the rows: the tallies hold half the participants.
+    params = ReportParams(
+        from_date=dt.date(2024, 1, 1), to_date=dt.date(2027, 1, 1), as_of=dt.date(2027, 1, 1), time_zone=zone
+    )
+    async with tenant_connection(pool, programme_id) as conn:
+        assert await response_rates_at(conn, programme_id, params, None) == response_rates(facts, params)
+    # Two enrolments voided in one batch, which first counts two more (through the sixth): the sixth's units go
+    # now, the seventh's, not counted yet, stay out (its chunk will find none).
+    last = max(dt.datetime.fromisoformat(line["occurred_at"]) for line in log)
+    enrolments = {line["stream_id"]: line for line in log if line["type"] == "participant_enrolled"}
+    voids = [
+        {
+            "stream_id": f"participant-{participant_id}",
+            "type": "entry_voided",
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": (last + dt.timedelta(hours=1)).isoformat(),
+            "data": {"voided_event_id": enrolments[f"participant-{participant_id}"]["event_id"], "reason": "mistake"},
+        }
+        for participant_id in everyone[5:7]
+    ]
+    await recorder.record(programme_id, [incoming(void) for void in voids], Metadata(programme_id=programme_id))
+    await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=30)
+    facts = facts_from_events(envelope_of(e) for e in await every_event(store) if e.programme_id == programme_id)
+    through = await worker_pool.fetchval(
+        "SELECT counted_through FROM rm_dashboard_zones WHERE programme_id = $1", programme_id
+    )
+    assert through == everyone[7]  # and the idle step two more
+    assert await dashboard_tallies_of(worker_pool, "", programme_id) == expected_dashboard_tallies(facts, zone, through)
+    while through is not None:  # each catch-up, finding nothing to apply, counts one chunk more
+        await catch_up(store, projection, table=read_models.LIVE_PREFIX, settle_seconds=30)
+        through = await worker_pool.fetchval(
+            "SELECT counted_through FROM rm_dashboard_zones WHERE programme_id = $1", programme_id
+        )
     kiritimati = expected_dashboard_tallies(facts, zone)
     assert kiritimati != utc
     assert await dashboard_tallies_of(worker_pool, "", programme_id) == kiritimati
-    zone_kept = "SELECT time_zone FROM rm_dashboard_zones WHERE programme_id = $1"
-    assert await worker_pool.fetchval(zone_kept, programme_id) == zone.key

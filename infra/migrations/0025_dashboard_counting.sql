@@ -1,0 +1,12 @@
+-- Counting a programme's dashboard tallies again, some participants a batch (issue 9).
+--
+-- After migration 0024, and whenever a programme's zone changes, the worker counted the programme's every
+-- outreach again inside one batch's transaction: 19.5 s at 1M events, about ten times that at 10M, while every
+-- projection waited. It now counts RECOUNT_CHUNK participants (in the order of their ids) a batch, and one
+-- chunk more whenever it finds nothing to apply (projections/read_models.py), so events keep flowing meanwhile.
+--
+-- counted_through: NULL when every participant of the programme is counted; else the tallies hold the units of
+-- the participants whose id is at or before it, and only those: a batch takes out and puts back the units of
+-- those alone (projections/read_models/_live_units.sql), and the next chunk starts after it. While a programme is
+-- being counted its dashboard is computed from the rows, as while its zone differs.
+ALTER TABLE rm_dashboard_zones ADD COLUMN counted_through uuid;
