@@ -13,10 +13,14 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from types import MappingProxyType
+from typing import Final
 
 import asyncpg
 
 from infra.db import Connection
+
+PLAN_EACH_CALL: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
+"""Every statement of the transaction planned for its own arguments (see ``fetch_planned_per_call``)."""
 
 _INCLUDE = re.compile(r"^[ \t]*\{([a-z_]+)\}(,?)[ \t]*$", re.M)
 
@@ -64,7 +68,5 @@ async def fetch_planned_per_call(conn: Connection, sql: str, *args: object) -> l
     ends with the transaction, so the connection goes back to the pool as it came.
     """
     async with conn.transaction():
-        await conn.execute(
-            "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
-        )
+        await conn.execute(f"{PLAN_EACH_CALL}; SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
         return await conn.fetch(sql, *args)

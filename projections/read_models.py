@@ -34,7 +34,7 @@ import msgspec
 from domain.reporting import facts as f
 from infra.db import Connection
 from infra.event_store import RecordedEvent
-from projections.queries import include, read_fragment
+from projections.queries import PLAN_EACH_CALL, include, read_fragment
 from projections.runner import envelope_of
 
 _log = logging.getLogger("peoplelinks.read_models")
@@ -227,7 +227,7 @@ class ReadModelsProjection:
         # Every statement of the batch planned for its own arrays: from its sixth execution on a connection,
         # PostgreSQL plans a prepared statement generically, and on tables not yet analysed (a rebuild's, a new
         # deployment's) the generic plans of the dashboard's joins took seconds a batch, growing with the tables.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await conn.execute(PLAN_EACH_CALL)
         await _count_programmes_again(conn, named)
         touched = await _retract_dashboard_units(conn, named, plan)
         for kind, rows in plan.rows.items():
@@ -260,8 +260,9 @@ class ReadModelsProjection:
         await conn.execute(named["dashboard_add"], *touched, [], [])
 
     async def idle(self, conn: Connection, table: str = LIVE_PREFIX) -> None:
-        """With nothing to apply: count the next participants of any programme being counted (again)."""
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        """With nothing to apply: count the next participants of any programme being counted (again), its
+        statements planned as the batch's are (``apply``)."""
+        await conn.execute(PLAN_EACH_CALL)
         await _count_programmes_again(conn, queries(table))
 
 
