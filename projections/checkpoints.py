@@ -26,6 +26,11 @@ def lock_key(name: str) -> int:
     return zlib.crc32(f"peoplelinks:projection:{name}".encode()) - 2**31
 
 
+async def try_lock(conn: Connection, name: str) -> bool:
+    """Take one projection's lock for the transaction ``conn`` is in, unless another process holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(name)))
+
+
 async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> Checkpoint:
     """A projection's checkpoint (the start of the store when it has none yet)."""
     row = await conn.fetchrow(

@@ -39,7 +39,7 @@ import msgspec
 
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
-from projections.checkpoints import lock_key, read_checkpoint
+from projections.checkpoints import read_checkpoint, try_lock
 
 if TYPE_CHECKING:
     from projections.runner import Projection
@@ -188,7 +188,7 @@ async def _release(store: EventStore, projection: Projection, hold: Hold, *, tab
     while True:
         async with store.pool.acquire() as conn, conn.transaction():
             # The live runner's lock: it cannot pass over this programme's events while the hold goes.
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(projection.name)):
+            if not await try_lock(conn, projection.name):
                 return False
             row = await conn.fetchrow(
                 """SELECT tx_id::text::bigint AS tx_id, position FROM projection_holds

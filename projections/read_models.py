@@ -277,7 +277,10 @@ async def _count_programmes_again(conn: Connection, named: dict[str, str]) -> No
     stale = [row for row in rows if row["stale"]]
     if stale:
         await conn.execute(
-            named["dashboard_forget"], [row["programme_id"] for row in stale], [row["time_zone"] for row in stale]
+            named["dashboard_forget"],
+            [row["programme_id"] for row in stale],
+            [row["time_zone"] for row in stale],
+            NOBODY,
         )
     for row in rows:
         programme_id = row["programme_id"]
@@ -325,11 +328,12 @@ RECOUNT_CHUNK: Final = 250
 about 1 s at 1M events (200 events a participant; 500 took 2 s, 21 s in all either way). All of a 1M programme
 in one batch took 19.5 s while every projection waited; in one statement, it ran past the statement timeout."""
 
-NOBODY: Final = uuid.UUID(int=0)
-"""Before every participant's id: the first chunk of a programme starts after it."""
-
 DIRECTORY: Final = uuid.UUID(int=0)
 """The subject of ``rm_change_marks`` that stands for a programme's contact directory."""
+
+NOBODY: Final = DIRECTORY
+"""Before every participant's id (the directory's, all zeros, which has no outreach): a programme counted afresh
+is counted through it, and its first chunk starts after it."""
 
 
 def _changed_subject(stream_id: str, fact: f.FactRecord | f.Void) -> uuid.UUID | None:

@@ -22,7 +22,7 @@ from domain.privacy import masked
 from domain.reporting.facts import EventEnvelope
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
-from projections.checkpoints import Checkpoint, lock_key, read_checkpoint, save_checkpoint
+from projections.checkpoints import Checkpoint, lock_key, read_checkpoint, save_checkpoint, try_lock
 from projections.holds import apply_guarded
 
 __all__ = [
@@ -128,7 +128,7 @@ async def _advance(
     reading the batch after a full one before applying it, and hand that read back."""
     name = name or projection.name
     async with store.pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(projection.name)):
+        if not await try_lock(conn, projection.name):
             if ahead is not None:
                 await ahead.discard()
             return None, None
@@ -193,7 +193,7 @@ async def catch_up(
 async def _idle(store: EventStore, projection: Projection, *, table: str) -> None:
     """The projection's upkeep (``Projection.idle``), in a transaction of its own, unless another process holds it."""
     async with store.pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(projection.name)):
+        if await try_lock(conn, projection.name):
             await projection.idle(conn, table)
 
 

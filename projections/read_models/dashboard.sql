@@ -25,7 +25,7 @@ UPDATE rm_dashboard_zones SET counted_through = $2 WHERE programme_id = $1;
 
 -- name: dashboard_forget
 -- Before counting the stale programmes again in their zone ($1 programme_id, $2 time_zone, as arrays): nobody
--- counted yet (counted_through all zeros, before every participant's id).
+-- counted yet (counted_through $3, read_models.NOBODY: before every participant's id).
 WITH stale AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) AS s(programme_id, time_zone)
 ), days AS (
@@ -34,7 +34,7 @@ WITH stale AS (
     DELETE FROM rm_dashboard_replies d USING stale s WHERE d.programme_id = s.programme_id
 )
 INSERT INTO rm_dashboard_zones AS z (programme_id, time_zone, counted_through)
-SELECT programme_id, time_zone, '00000000-0000-0000-0000-000000000000'::uuid FROM stale
+SELECT programme_id, time_zone, $3::uuid FROM stale
 ON CONFLICT (programme_id) DO UPDATE SET time_zone = excluded.time_zone, counted_through = excluded.counted_through;
 
 -- name: dashboard_retract
