@@ -328,27 +328,26 @@ RECOUNT_CHUNK: Final = 250
 about 1 s at 1M events (200 events a participant; 500 took 2 s, 21 s in all either way). All of a 1M programme
 in one batch took 19.5 s while every projection waited; in one statement, it ran past the statement timeout."""
 
-DIRECTORY: Final = uuid.UUID(int=0)
-"""The subject of ``rm_change_marks`` that stands for a programme's contact directory."""
-
-NOBODY: Final = DIRECTORY
-"""Before every participant's id (the directory's, all zeros, which has no outreach): a programme counted afresh
-is counted through it, and its first chunk starts after it."""
+NOBODY: Final = uuid.UUID(int=0)
+"""Before every participant's id (all zeros, which no participant has): a programme counted afresh is counted
+through it, and its first chunk starts after it."""
 
 
 def _changed_subject(stream_id: str, fact: f.FactRecord | f.Void) -> uuid.UUID | None:
-    """Whose answers an event's record changes: its participant's, the directory's, or (a new contact) nobody's.
+    """Whose answers an event's record changes: its participant's, its contact's, or (a new contact) nobody's.
 
-    A ``contact_added`` changes no stored answer: whatever refers to the contact
-    comes after it, and marks its own participant. The stream id is a stored one, checked
-    when it was appended: its kind is read off, not validated again (which parsed its uuid
-    twice an event, a tenth of a catch-up's Python).
+    A contact's employer change, or a void of one of its rows, marks the contact: the
+    stored answers of the participants whose records name it no longer stand
+    (``follow_up_answers``), and nobody else's. A ``contact_added`` changes no stored
+    answer: whatever refers to the contact comes after it, and marks its own participant.
+    The stream id is a stored one, checked when it was appended: its kind is read off, not
+    validated again (which parsed its uuid twice an event, a tenth of a catch-up's Python).
     """
     kind, _, raw_id = stream_id.partition("-")
     if kind == "participant":
         return f.stream_uuid(raw_id)
     if kind == "contact" and type(fact) is not f.Contact:
-        return DIRECTORY
+        return f.stream_uuid(raw_id)
     return None
 
 
@@ -363,6 +362,17 @@ def _contacts_named(record: f.FactRecord) -> tuple[uuid.UUID | None, ...]:
         getattr(record, "to_contact_id", None),
         getattr(record, "via_contact_id", None),
     )
+
+
+def contacts_named(facts: f.Facts) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """The contacts each participant's records name (voided or not): the entries of the directory that anything
+    computed for that participant can read (``load_facts_of`` loads the directory by them)."""
+    named: dict[uuid.UUID, set[uuid.UUID]] = {participant_id: set() for participant_id in facts.participants}
+    for record in facts.by_event_id.values():
+        participant_id = getattr(record, "participant_id", None)
+        if participant_id is not None:
+            named.setdefault(participant_id, set()).update(c for c in _contacts_named(record) if c is not None)
+    return named
 
 
 _getters: Final = {kind: operator.attrgetter("event_id", *kind.fields, "position", "occurred_at") for kind in KINDS}

@@ -16,7 +16,7 @@ WHERE z.time_zone IS DISTINCT FROM p.time_zone OR z.counted_through IS NOT NULL;
 
 -- name: dashboard_participants
 -- The next participants of a programme ($1) to count, after the last counted ($2), at most $3: from their change
--- marks (migration 0022; the directory's mark too, whose id is all zeros and which has no outreach).
+-- marks (migration 0022; contacts' marks too, migration 0026, which have no outreach: counted as no one).
 SELECT subject_id FROM rm_change_marks WHERE programme_id = $1 AND subject_id > $2 ORDER BY subject_id LIMIT $3;
 
 -- name: dashboard_counted_through

@@ -153,7 +153,7 @@ SELECT 1;
 
 -- name: mark_changes
 -- Whose stored answers a batch changes (rm_change_marks, migration 0022): the highest position and
--- transaction id of the batch's events for each participant (and the contact directory), only ever raised,
+-- transaction id of the batch's events for each participant (and each contact, migration 0026), only ever raised,
 -- so a replayed batch changes nothing. Parameters: programme_id, subject_id, position, tx, as arrays (one
 -- entry a subject).
 INSERT INTO rm_change_marks AS m (programme_id, subject_id, position, tx)

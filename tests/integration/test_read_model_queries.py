@@ -348,3 +348,129 @@ async def test_the_worker_prepares_todays_follow_up_answers_for_every_participan
         items = sorted((item for answer in served.values() for item in answer), key=queue_order)
         assert items == follow_up_queue(facts, params)
         assert items  # a month after the last event, something is due
+
+
+def _position_after(events: list[RecordedEvent]) -> tuple[int, int]:
+    """The report position after ``events``, with a horizon past each of their transactions."""
+    return events[-1].global_position, max(int(event.tx_id) for event in events) + 1
+
+
+async def test_a_contacts_change_leaves_standing_the_answers_of_participants_whose_records_never_name_it(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    """An employer change of one contact, then a void of it: each time, the stored answers of the participants
+    whose records name the contact stop standing, everyone else's are served, and the queue is the pure one."""
+    rng = random.Random(11)
+    programme_id, admin = await create_programme(
+        owner, name="Contacts", admin_email=f"c{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    log = programme_log(rng, [str(admin)], participants=8, contacts=6)
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FAR_FUTURE)
+    store = EventStore(worker_pool)
+    as_of = max(_at(line) for line in log).date() + dt.timedelta(days=30)
+    zone = zoneinfo.ZoneInfo("America/Chicago")
+
+    def naming(contact: str) -> set[uuid.UUID]:
+        """The participants with a line of the log that names ``contact`` (read off the log, not the read models)."""
+        return {
+            uuid.UUID(line["stream_id"].removeprefix("participant-"))
+            for line in log
+            if line["stream_id"].startswith("participant-") and contact in line["data"].values()
+        }
+
+    contacts = [line["stream_id"].removeprefix("contact-") for line in log if line["type"] == "contact_added"]
+    employers = [line["stream_id"].removeprefix("employer-") for line in log if line["type"] == "employer_added"]
+    everyone = {
+        uuid.UUID(line["stream_id"].removeprefix("participant-"))
+        for line in log
+        if line["type"] == "participant_enrolled"
+    }
+    # The contact named by the fewest participants, but by some.
+    contact = min((c for c in contacts if naming(c)), key=lambda c: len(naming(c)))
+    assert naming(contact) < everyone
+    added = next(line for line in log if line["stream_id"] == f"contact-{contact}")
+    update = {
+        "stream_id": f"contact-{contact}",
+        "type": "contact_updated",
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "occurred_at": (max(_at(line) for line in log) + dt.timedelta(days=1)).isoformat(),
+        "data": {"employer_id": next(e for e in employers if e != added["data"]["employer_id"])},
+    }
+    void = {
+        "stream_id": f"contact-{contact}",
+        "type": "entry_voided",
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "occurred_at": (_at(update) + dt.timedelta(days=1)).isoformat(),
+        "data": {"voided_event_id": update["event_id"], "reason": "entered by mistake"},
+    }
+    for step, lines in enumerate((log, [update], [void])):
+        await recorder.record(programme_id, [incoming(line) for line in lines], Metadata(programme_id=programme_id))
+        await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+        events = await _events_of(store, programme_id)
+        position, horizon = _position_after(events)
+        params = FollowUpParams(
+            as_of=as_of, time_zone=zone, as_of_position=position, as_of_horizon=horizon, follow_up_after_days=7
+        )
+        async with tenant_connection(pool, programme_id) as conn:
+            covered = set(await caseload(conn, programme_id, params))
+            assert covered == everyone
+            served = set(await stored_answers(conn, programme_id, list(covered), params))
+            assert served == (set() if step == 0 else everyone - naming(contact))
+            facts = facts_from_events([envelope_of(event) for event in events])
+            assert await follow_ups_at(conn, programme_id, params) == follow_up_queue(facts, params)
+            # Asked again with nothing changed: every answer is served as stored.
+            assert set(await stored_answers(conn, programme_id, list(covered), params)) == everyone
+
+
+async def test_in_the_last_hour_of_its_day_the_worker_prepares_the_next_days_follow_up_answers(
+    pool: asyncpg.Pool, worker_pool: asyncpg.Pool, owner: asyncpg.Connection
+) -> None:
+    """At 23:10 in the programme's zone the preparation keeps today's answers and tomorrow's; the queue asked
+    after midnight is served from them; the next preparation deletes the day before's."""
+    rng = random.Random(5)
+    programme_id, admin = await create_programme(
+        owner, name="Midnight", admin_email=f"m{uuid.uuid4().hex}@x.org", admin_password="x" * 12
+    )
+    zone = zoneinfo.ZoneInfo("Asia/Kolkata")  # +05:30: the worker's hourly run at :10 UTC is at :40 there
+    await owner.execute("UPDATE programmes SET time_zone = $1 WHERE programme_id = $2", zone.key, programme_id)
+    log = programme_log(rng, [str(admin)], participants=4)
+    recorder = Recorder(EventStore(pool), keys=subject_keys(), clock=lambda: FAR_FUTURE)
+    await recorder.record(programme_id, [incoming(line) for line in log], Metadata(programme_id=programme_id))
+    store = EventStore(worker_pool)
+    await catch_up(store, read_models.ReadModelsProjection(), table=read_models.LIVE_PREFIX, settle_seconds=30)
+    today = max(_at(line) for line in log).astimezone(zone).date() + dt.timedelta(days=20)
+    tomorrow = today + dt.timedelta(days=1)
+
+    async def kept_days() -> list[dt.date]:
+        rows = await owner.fetch(
+            "SELECT DISTINCT as_of FROM follow_up_answers WHERE programme_id = $1 ORDER BY as_of", programme_id
+        )
+        return [row["as_of"] for row in rows]
+
+    before_midnight = dt.datetime.combine(today, dt.time(23, 40), zone)
+    assert await prepare_follow_ups(worker_pool, before_midnight - dt.timedelta(hours=1)) == 4
+    assert await kept_days() == [today]
+    assert await prepare_follow_ups(worker_pool, before_midnight) == 8
+    assert await kept_days() == [today, tomorrow]
+
+    # Just after midnight, before the next preparation: tomorrow's answers serve the first ask of the day.
+    facts = facts_from_events([envelope_of(event) for event in await _events_of(store, programme_id)])
+    async with tenant_connection(pool, programme_id) as conn:
+        pinned = await conn.fetchrow("SELECT position, horizon FROM report_positions ORDER BY position DESC LIMIT 1")
+        params = FollowUpParams(
+            as_of=tomorrow,
+            time_zone=zone,
+            as_of_position=pinned["position"],
+            as_of_horizon=pinned["horizon"],
+            follow_up_after_days=await owner.fetchval(
+                "SELECT follow_up_after_days FROM programmes WHERE programme_id = $1", programme_id
+            ),
+        )
+        covered = await caseload(conn, programme_id, params)
+        served = await stored_answers(conn, programme_id, covered, params)
+        assert set(served) == set(covered) and len(covered) == 4
+        items = sorted((item for answer in served.values() for item in answer), key=queue_order)
+        assert items == follow_up_queue(facts, params)
+
+    assert await prepare_follow_ups(worker_pool, before_midnight + dt.timedelta(hours=1)) == 4
+    assert await kept_days() == [tomorrow]
