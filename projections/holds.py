@@ -39,7 +39,7 @@ import msgspec
 
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
-from projections.checkpoints import read_checkpoint, try_lock
+from projections.checkpoints import BATCH_SIZE, read_checkpoint, try_lock
 
 if TYPE_CHECKING:
     from projections.runner import Projection
@@ -175,7 +175,7 @@ async def _hold(conn: Connection, name: str, event: RecordedEvent, error: Except
         )
 
 
-async def release_holds(store: EventStore, projection: Projection, *, table: str, batch_size: int = 2000) -> int:
+async def release_holds(store: EventStore, projection: Projection, *, table: str, batch_size: int = BATCH_SIZE) -> int:
     """Apply held programmes' events again up to the live checkpoint; the number of holds released."""
     released = 0
     for hold in await holds(store.pool, projection.name):

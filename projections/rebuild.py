@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Final
 
 import asyncpg
 
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore
+from projections.checkpoints import BATCH_SIZE
 from projections.holds import apply_guarded, rebuild_name
 from projections.runner import Projection, lock_key
 
@@ -32,6 +34,9 @@ ProgressCallback = Callable[[int, int], None]
 """Called with (events applied so far, events in the store when the rebuild started)."""
 
 LIVE_SCHEMA = "public"
+
+FIRST_ANALYSED: Final = 20_000
+"""Events applied when a rebuild first analyses its fresh tables; again each time that count doubles."""
 
 
 class RebuildRunning(RuntimeError):
@@ -97,7 +102,7 @@ async def rebuild(
     projection: Projection,
     *,
     live_table: str,
-    batch_size: int = 5000,
+    batch_size: int = BATCH_SIZE,
     progress: ProgressCallback | None = None,
 ) -> tuple[int, float]:
     """Rebuild one projection into fresh tables and swap them in; returns (events applied, seconds).
@@ -141,6 +146,7 @@ async def _fill_and_swap(
 ) -> int:
     # Fill in batches, each its own transaction, without the projection's lock: the live model is untouched.
     cursor, done = Cursor(), 0
+    analysed = FIRST_ANALYSED // 2
     while True:
         async with owner.transaction():
             await _use_fresh(owner, fresh)
@@ -150,6 +156,12 @@ async def _fill_and_swap(
             progress(done, max(total, done))
         if not applied:
             break
+        # Statistics as the fresh tables grow (each time the events applied double): without any, every batch's
+        # statements were planned for empty tables, and a 1M rebuild in batches of 5,000 took 178 s, not 82.
+        if done >= analysed * 2:
+            analysed = done
+            for table in projection.tables:
+                await owner.execute(f'ANALYZE "{fresh}"."{table}"')
     # Statistics before the swap: a fresh table has none, and the first plans over it would be guesses. VACUUM
     # too: the dashboard's day tallies are updated by every batch (a 1M rebuild left 110,000 dead rows), and the
     # visibility map lets reads scan indexes alone; after a rebuild a year's dashboard took 200 ms, not 115.

@@ -22,7 +22,7 @@ from domain.privacy import masked
 from domain.reporting.facts import EventEnvelope
 from infra.db import Connection
 from infra.event_store import Cursor, EventStore, RecordedEvent
-from projections.checkpoints import Checkpoint, lock_key, read_checkpoint, save_checkpoint, try_lock
+from projections.checkpoints import BATCH_SIZE, Checkpoint, lock_key, read_checkpoint, save_checkpoint, try_lock
 from projections.holds import apply_guarded
 
 __all__ = [
@@ -73,7 +73,12 @@ def envelope_of(recorded: RecordedEvent) -> EventEnvelope:
 
 
 async def advance_once(
-    store: EventStore, projection: Projection, *, table: str, batch_size: int = 2000, checkpoint_name: str | None = None
+    store: EventStore,
+    projection: Projection,
+    *,
+    table: str,
+    batch_size: int = BATCH_SIZE,
+    checkpoint_name: str | None = None,
 ) -> int | None:
     """Apply the next batch to one projection; the number of events applied, or None if another process holds it."""
     applied, _ = await _advance(store, projection, table=table, batch_size=batch_size, name=checkpoint_name)
@@ -155,7 +160,7 @@ async def _advance(
 
 
 async def catch_up(
-    store: EventStore, projection: Projection, *, table: str, batch_size: int = 2000, settle_seconds: float = 1.0
+    store: EventStore, projection: Projection, *, table: str, batch_size: int = BATCH_SIZE, settle_seconds: float = 1.0
 ) -> int:
     """Advance one projection until nothing committed is left for it; events applied in all.
 

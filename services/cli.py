@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from infra.settings import Settings
+from projections.checkpoints import BATCH_SIZE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -240,7 +241,7 @@ def projections_skip(event_id: uuid.UUID, reason: str, skipped_by: str) -> None:
 
 @main.command()
 @click.argument("names", nargs=-1, metavar="[PROJECTION]...")
-@click.option("--batch-size", default=5000, show_default=True, help="Events read and applied per transaction.")
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, help="Events read and applied per transaction.")
 def rebuild(names: tuple[str, ...], batch_size: int) -> None:
     """Rebuild read models from position 0 beside the live ones, then swap them in.
 
