@@ -1654,8 +1654,9 @@ def code_under_test() -> str:
     import services  # where the code under test was imported from
 
     source = Path(services.__file__).resolve().parent.parent
-    if source != REPO:
-        marker = source / ".commit"
+    marker = source / ".commit"
+    # A copy's marker, whether the bench itself runs from the copy (REPO is then the copy too) or from the clone.
+    if marker.exists() or source != REPO:
         commit = marker.read_text().strip() if marker.exists() else "?"
         return f"the application code of commit `{commit}` (a `git archive` copy on PYTHONPATH)"
     try:
