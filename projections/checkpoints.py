@@ -14,7 +14,8 @@ from infra.event_store import Cursor
 
 BATCH_SIZE: Final = 2000
 """Events a projection applies per transaction, in the worker and in ``peoplelinks rebuild`` (whose default was
-5,000): at 1M events, batches of 5,000 or 8,000 were no faster (bench/RESULTS.md)."""
+5,000): at 1M events, batches of 5,000 were about as fast (a rebuild in 82 s against 87) and of 8,000 slower
+(bench/RESULTS.md)."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
