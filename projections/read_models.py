@@ -355,7 +355,7 @@ _DIRECTORY_KINDS: Final = tuple(kind for kind in KINDS if "participant_id" not i
 """The contact directory's kinds: contacts and their employer changes."""
 
 
-def _contacts_named(record: f.FactRecord) -> tuple[uuid.UUID | None, ...]:
+def _contacts_of(record: f.FactRecord) -> tuple[uuid.UUID | None, ...]:
     """The contacts a participant's record names (outreach, meetings, relationships, referrals by and to, hires via)."""
     return (
         getattr(record, "contact_id", None),
@@ -371,7 +371,7 @@ def contacts_named(facts: f.Facts) -> dict[uuid.UUID, set[uuid.UUID]]:
     for record in facts.by_event_id.values():
         participant_id = getattr(record, "participant_id", None)
         if participant_id is not None:
-            named.setdefault(participant_id, set()).update(c for c in _contacts_named(record) if c is not None)
+            named.setdefault(participant_id, set()).update(c for c in _contacts_of(record) if c is not None)
     return named
 
 
@@ -457,7 +457,7 @@ async def load_facts_of(
                 rows = await conn.fetch(named[f"select_{kind.key}_of"], programme_id, chosen)
                 records += (_record_of(kind, row) for row in rows)
         # The directory of those records: the contacts they name, read by id.
-        contact_ids = list({c for record in records for c in _contacts_named(record) if c is not None})
+        contact_ids = list({c for record in records for c in _contacts_of(record) if c is not None})
         for kind in _DIRECTORY_KINDS:
             rows = await conn.fetch(named[f"select_{kind.key}_of_contacts"], programme_id, contact_ids)
             records += (_record_of(kind, row) for row in rows)
